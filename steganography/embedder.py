@@ -1,0 +1,36 @@
+"""The interface every image hider implements, classical or learned.
+
+Bits are numpy ``uint8`` arrays of 0/1. Images cross the interface as RGB Pillow images, the
+form in which they are saved, shared and recompressed; soft bits are float32 arrays where a
+positive value means bit 1 and the magnitude is the confidence.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+from PIL import Image
+
+
+class Embedder(ABC):
+    """Hides a bit string in a cover image and extracts it from a (recompressed) stego image."""
+
+    #: Short name used on the command line (``--method``).
+    name: str = ""
+
+    @abstractmethod
+    def capacity_bits(self, width: int, height: int) -> int:
+        """Raw (channel) bits that fit in a ``width`` x ``height`` cover."""
+
+    @abstractmethod
+    def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
+        """Hide ``bits`` (at most ``capacity_bits``; the rest of the capacity is left as is)."""
+
+    @abstractmethod
+    def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
+        """Soft estimates of the first ``num_bits`` hidden bits (positive means 1)."""
+
+    def extract(self, stego: Image.Image, num_bits: int) -> np.ndarray:
+        """Hard decisions of :meth:`extract_soft`."""
+        return (self.extract_soft(stego, num_bits) > 0).astype(np.uint8)
