@@ -352,7 +352,7 @@ def make_channel(spec: str, sample_rate: int) -> Channel:
         except TypeError as err:
             raise ValueError(f"bad over-the-air options in {spec!r}: {err}") from err
         if argument:
-            channel.name = "ota_" + "_".join(f"{k.strip()}{float(v):g}" for k, v in options.items())
+            channel.name = "ota_" + "_".join(f"{k.strip()}-{float(v):g}" for k, v in options.items())
         return channel
     raise ValueError(f"unknown channel {spec!r}; use clean, awgn:<sigma>, speckle:<sigma> or ota[:key=value,...]")
 

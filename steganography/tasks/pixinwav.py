@@ -1,0 +1,154 @@
+"""LightningModule for the PixInWav image-in-audio baseline (Geleta et al. 2021)."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from common.media import log_audio, log_figure, log_images, log_spectrogram, tensorboard
+from common.metrics import psnr, snr, ssim
+from steganography.pixinwav import PixInWav, PixInWavLoss, make_channel
+
+
+def stdct_figure(coefficients: torch.Tensor, title: str) -> plt.Figure:
+    """Log-magnitude image of STDCT coefficients ``(coefficients, frames)``."""
+    decibels = 20 * torch.log10(coefficients.detach().float().cpu().abs().clamp_min(1e-6))
+    figure, axis = plt.subplots(figsize=(6, 3))
+    image = axis.imshow(decibels.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(decibels.max()) - 80)
+    axis.set_xlabel("frame")
+    axis.set_ylabel("DCT coefficient")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, label="dB")
+    figure.tight_layout()
+    return figure
+
+
+class PixInWavTask(pl.LightningModule):
+    """Train :class:`~steganography.pixinwav.PixInWav` on batches ``{"image": (B, 3, H, W),
+    "audio": (B, 1, samples)}``.
+
+    Training sends each batch through one channel drawn uniformly from ``train_channels``.
+    Validation and test hide once and reveal through every channel of ``eval_channels``, with
+    noise seeded by ``(seed, batch index, channel index)`` so that the numbers are repeatable.
+    Logged per stage: ``snr`` (container vs host waveform, dB), ``loss`` terms (clean reveal)
+    and, per channel ``<name>``, ``<name>/ssim``, ``<name>/psnr`` (revealed image clamped to
+    [0, 1]) and ``<name>/snr`` (received vs host waveform).
+
+    Args:
+        architecture: ``res_indep``, ``res_dep``, ``plain_dep`` or ``res_scale``.
+        image_size: side of the square images.
+        sample_rate: host audio rate in Hz.
+        num_samples: host audio length in samples.
+        frame_length: STDCT frame (coefficients).
+        hop_length: STDCT hop.
+        window: STDCT window.
+        base_channels: U-Net width (paper: 64).
+        residual_scale: initial gain of ``res_scale``.
+        beta: image weight β of the loss.
+        dtw_weight: soft-DTW weight λ.
+        dtw_gamma: soft-DTW γ.
+        dtw_steps: frames per waveform for soft-DTW.
+        dtw_divergence: use the soft-DTW divergence instead of the raw value.
+        train_channels: channel specs for training (see :func:`make_channel`).
+        eval_channels: channel specs evaluated at validation/test.
+        lr: Adam learning rate.
+        num_logged: fixed validation items shown in TensorBoard.
+        seed: base seed of the evaluation noise.
+    """
+
+    def __init__(
+        self,
+        architecture: str = "res_indep",
+        image_size: int = 256,
+        sample_rate: int = 44100,
+        num_samples: int = 67522,
+        frame_length: int = 4096,
+        hop_length: int = 62,
+        window: str = "hamming",
+        base_channels: int = 64,
+        residual_scale: float = 0.01,
+        beta: float = 0.05,
+        dtw_weight: float = 1e-4,
+        dtw_gamma: float = 1.0,
+        dtw_steps: int = 256,
+        dtw_divergence: bool = True,
+        train_channels: tuple[str, ...] = ("clean",),
+        eval_channels: tuple[str, ...] = ("clean", "awgn:0.01", "speckle:0.1", "ota"),
+        lr: float = 1e-3,
+        num_logged: int = 2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = PixInWav(architecture, image_size, num_samples, frame_length, hop_length, window, base_channels, residual_scale)
+        self.loss = PixInWavLoss(beta, dtw_weight, dtw_gamma, dtw_steps, dtw_divergence)
+        self.train_channels = nn.ModuleList(make_channel(spec, sample_rate) for spec in train_channels)
+        self.eval_channels = nn.ModuleList(make_channel(spec, sample_rate) for spec in eval_channels)
+        names = [channel.name for channel in self.eval_channels]
+        if not self.train_channels or len(set(names)) != len(names):
+            raise ValueError("need at least one training channel and distinct evaluation channels")
+
+    def forward(self, image: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Hide ``image`` in ``audio`` and reveal it through a clean channel."""
+        return self.model(image, audio)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        image, audio = batch["image"], batch["audio"]
+        channel = self.train_channels[int(torch.randint(len(self.train_channels), ()))]
+        outputs = self.model(image, audio, channel)
+        losses = self.loss(outputs, image, audio)
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=image.shape[0])
+        self.log("train/snr", snr(outputs["container_wave"].detach(), audio).mean(), batch_size=image.shape[0])
+        return losses["loss"]
+
+    def _evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+        image, audio = batch["image"], batch["audio"]
+        hidden = self.model.hide(image, audio)
+        container = hidden["container_wave"]
+        revealed_clean = self.model.reveal(container)
+        losses = self.loss({**hidden, "revealed_image": revealed_clean}, image, audio)
+        metrics = {f"{stage}/{k}": v for k, v in losses.items()}
+        metrics[f"{stage}/snr"] = snr(container, audio).mean()
+        revealed_by_channel = {}
+        for index, channel in enumerate(self.eval_channels):
+            generator = torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx * 1009 + index)
+            received = channel(container, generator)
+            revealed = (revealed_clean if channel.name == "clean" else self.model.reveal(received)).clamp(0, 1)
+            revealed_by_channel[channel.name] = revealed
+            metrics[f"{stage}/{channel.name}/ssim"] = ssim(revealed, image)
+            metrics[f"{stage}/{channel.name}/psnr"] = psnr(revealed, image)
+            metrics[f"{stage}/{channel.name}/snr"] = snr(received, audio).mean()
+        self.log_dict(metrics, sync_dist=True, batch_size=image.shape[0])
+        if stage == "val" and batch_idx == 0:
+            self._log_media(image, audio, hidden, revealed_by_channel)
+
+    def _log_media(
+        self,
+        image: torch.Tensor,
+        audio: torch.Tensor,
+        hidden: dict[str, torch.Tensor],
+        revealed_by_channel: dict[str, torch.Tensor],
+    ) -> None:
+        if tensorboard(self) is None:
+            return
+        count, rate = min(self.hparams.num_logged, image.shape[0]), self.hparams.sample_rate
+        for name, revealed in revealed_by_channel.items():
+            log_images(self, f"media/{name}/hidden_vs_revealed", torch.cat([image[:count], revealed[:count]]), nrow=count)
+        for item in range(count):
+            log_spectrogram(self, f"media/host_spectrogram/{item}", audio[item], rate)
+            log_spectrogram(self, f"media/container_spectrogram/{item}", hidden["container_wave"][item], rate)
+            residual = (hidden["container_spec"] - hidden["host_spec"])[item, 0]
+            log_figure(self, f"media/residual_stdct/{item}", stdct_figure(residual, "container − host STDCT"))
+            log_audio(self, f"media/host_audio/{item}", audio[item], rate)
+            log_audio(self, f"media/container_audio/{item}", hidden["container_wave"][item], rate)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.hparams.lr)
