@@ -1,0 +1,188 @@
+"""Audio codecs for the payload: complete WAV (PCM16), FLAC or Ogg-Opus files as bytes (soundfile).
+
+The bytes produced here are what the receiver writes out, bit for bit; nothing is decoded and
+re-encoded on the way.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from common.audio import resample
+from common.errors import InputError
+from datamodules.synthetic import synthesise_speech
+
+CODECS = ("pcm16", "flac", "opus")
+
+#: Sample rates libopus accepts; other rates are resampled to the next one up (48 kHz at most).
+OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
+#: Opus bitrate when none is given (total over channels): good wideband speech at small size.
+DEFAULT_OPUS_BITRATE_KBPS = 16
+#: libsndfile maps its compression level q in [0, 1] to an Opus target bitrate of
+#: ``(6000 + 250000 * (1 - q)) * channels`` bit/s, so per channel 6 to 256 kbit/s are reachable.
+_OPUS_KBPS_PER_CHANNEL_RANGE = (6.0, 256.0)
+
+_SOUNDFILE_FORMATS = {"pcm16": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "opus": ("OGG", "OPUS")}
+_EXTENSIONS = {"pcm16": ".wav", "flac": ".flac", "opus": ".opus"}
+#: Durations (s) of the synthetic utterance encoded by :func:`estimate_bytes_per_second`.
+_ESTIMATE_SECONDS = (2.0, 6.0)
+#: The utterance is synthesised once at this rate (always the same call) and then resampled.
+_ESTIMATE_SYNTHESIS_RATE = 16000
+
+
+def _check_codec(codec: str) -> None:
+    if codec not in CODECS:
+        raise InputError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+
+
+def file_extension(codec: str) -> str:
+    """File suffix (with the dot) of ``codec``'s files: ``.wav``, ``.flac`` or ``.opus``."""
+    _check_codec(codec)
+    return _EXTENSIONS[codec]
+
+
+def encoded_sample_rate(codec: str, sample_rate: int) -> int:
+    """Sample rate the encoded file will have: unchanged, except Opus's next supported rate up."""
+    _check_codec(codec)
+    if codec != "opus":
+        return sample_rate
+    return next((rate for rate in OPUS_SAMPLE_RATES if rate >= sample_rate), OPUS_SAMPLE_RATES[-1])
+
+
+def _opus_compression_level(bitrate_kbps: float, channels: int) -> float:
+    low, high = _OPUS_KBPS_PER_CHANNEL_RANGE
+    per_channel = bitrate_kbps / channels
+    if not low <= per_channel <= high:
+        raise InputError(
+            f"opus bitrate {bitrate_kbps} kbit/s for {channels} channel(s) is outside "
+            f"{low:g}-{high:g} kbit/s per channel"
+        )
+    return 1.0 - (per_channel - low) / (high - low)
+
+
+def encode_audio(
+    wave: torch.Tensor,
+    sample_rate: int,
+    codec: str,
+    bitrate_kbps: int | None = None,
+) -> bytes:
+    """Encode ``wave`` into the complete bytes of an audio file.
+
+    Samples are clipped to [-1, 1] (PCM16 would wrap around otherwise). Opus is resampled to
+    :func:`encoded_sample_rate`; its bitrate is set through libsndfile's compression level, a
+    VBR target (libsndfile 1.2 rejects ``bitrate_mode`` for Opus, so CBR is not available). FLAC
+    uses the strongest compression level.
+
+    Args:
+        wave: float waveform ``(channels, samples)`` (or ``(samples,)`` for mono).
+        sample_rate: rate of ``wave`` in Hz.
+        codec: one of :data:`CODECS`.
+        bitrate_kbps: Opus target bitrate over all channels (default
+            :data:`DEFAULT_OPUS_BITRATE_KBPS`); only valid for ``opus``.
+
+    Returns:
+        The file's bytes (WAV, FLAC, or Ogg-Opus).
+
+    Raises:
+        InputError: unknown codec, empty or non-finite audio, bitrate for a lossless codec or
+            out of range, or a file soundfile cannot write.
+    """
+    _check_codec(codec)
+    if bitrate_kbps is not None and codec != "opus":
+        raise InputError(f"a bitrate applies to opus only, not to {codec}")
+    samples = wave.detach().cpu().to(torch.float32)
+    if samples.dim() == 1:
+        samples = samples.unsqueeze(0)
+    if samples.dim() != 2 or samples.numel() == 0:
+        raise InputError("audio is empty or not shaped (channels, samples)")
+    if not torch.isfinite(samples).all():
+        raise InputError("audio contains NaN or infinite samples")
+    file_rate = encoded_sample_rate(codec, sample_rate)
+    samples = resample(samples, sample_rate, file_rate).clamp(-1.0, 1.0)
+    file_format, subtype = _SOUNDFILE_FORMATS[codec]
+    if codec == "opus":
+        level = _opus_compression_level(bitrate_kbps or DEFAULT_OPUS_BITRATE_KBPS, samples.shape[0])
+    else:
+        level = 1.0 if codec == "flac" else None
+    buffer = io.BytesIO()
+    array = samples.T.numpy()
+    try:
+        sf.write(buffer, array, file_rate, subtype=subtype, format=file_format, compression_level=level)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise InputError(f"cannot encode audio as {codec}: {err}") from err
+    return buffer.getvalue()
+
+
+def decode_audio(data: bytes) -> tuple[torch.Tensor, int]:
+    """Decode audio file bytes into float32 ``(channels, samples)`` and the sample rate.
+
+    Raises:
+        InputError: the bytes are not an audio file soundfile can read.
+    """
+    try:
+        array, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise InputError(f"not a readable audio file: {err}") from err
+    return torch.from_numpy(np.ascontiguousarray(array.T)), sample_rate
+
+
+@functools.lru_cache(maxsize=64)
+def _measured_size_model(
+    codec: str, sample_rate: int, channels: int, bitrate_kbps: int | None
+) -> tuple[float, float]:
+    """(bytes per second, fixed bytes) of ``codec`` on a synthetic utterance."""
+    short_seconds, long_seconds = _ESTIMATE_SECONDS
+    rng = np.random.default_rng(1)
+    num_samples = int(long_seconds * _ESTIMATE_SYNTHESIS_RATE)
+    speech = synthesise_speech(rng, num_samples, _ESTIMATE_SYNTHESIS_RATE, f0_range=(100.0, 150.0))
+    speech = resample(torch.from_numpy(speech)[None, :], _ESTIMATE_SYNTHESIS_RATE, sample_rate)
+    noise_floor = rng.standard_normal((channels, speech.shape[-1])).astype(np.float32)
+    wave = speech + 1e-4 * torch.from_numpy(noise_floor)
+    short_wave = wave[:, : int(short_seconds * sample_rate)]
+    short = len(encode_audio(short_wave, sample_rate, codec, bitrate_kbps))
+    full = len(encode_audio(wave, sample_rate, codec, bitrate_kbps))
+    rate = (full - short) / (long_seconds - short_seconds)
+    return rate, max(short - rate * short_seconds, 0.0)
+
+
+def estimate_bytes_per_second(
+    codec: str,
+    sample_rate: int,
+    channels: int,
+    bitrate_kbps: int | None = None,
+) -> float:
+    """Growth of the encoded file per second of speech, in bytes.
+
+    Measured, not computed from nominal rates: a deterministic synthetic utterance (glottal
+    pulses at 100-150 Hz through moving vowel formants, fricatives and pauses from
+    :func:`datamodules.synthetic.synthesise_speech` at 16 kHz, resampled to ``sample_rate``, plus
+    a -80 dBFS noise floor per channel) is encoded for 2 s and 6 s; the slope between the two
+    sizes is returned, so the fixed file header does not inflate it (see
+    :func:`max_duration_seconds`). Exact for ``pcm16``; for
+    ``flac`` and ``opus`` (VBR) a real recording may be somewhat larger or smaller, so senders
+    should check the actual encoded size. Cached per argument set.
+    """
+    _check_codec(codec)
+    return _measured_size_model(codec, sample_rate, channels, bitrate_kbps)[0]
+
+
+def max_duration_seconds(
+    capacity_bytes: int,
+    codec: str,
+    sample_rate: int,
+    channels: int,
+    bitrate_kbps: int | None = None,
+) -> float:
+    """Seconds of speech whose encoded file fits in ``capacity_bytes`` (0 if not even the header).
+
+    Uses the same measurement as :func:`estimate_bytes_per_second`, including the file's fixed
+    header bytes (about 1 kB for Ogg-Opus, whose comment header libsndfile pads to 512 bytes).
+    """
+    _check_codec(codec)
+    rate, fixed = _measured_size_model(codec, sample_rate, channels, bitrate_kbps)
+    return max(capacity_bytes - fixed, 0.0) / rate

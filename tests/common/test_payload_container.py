@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from common.errors import AuthenticationError, PayloadUnrecoverableError
+from common.payload.codecs import CODECS, decode_audio, encode_audio, encoded_sample_rate
+from common.payload.container import (
+    HEADER_BITS,
+    HEADER_CODE,
+    HEADER_REPETITIONS,
+    AudioMeta,
+    Header,
+    encode_header,
+    frame_bits,
+    max_payload_bytes,
+    pack,
+    unpack,
+)
+from common.payload.ecc import bch_code, interleave
+
+PASSPHRASE = b"correct horse battery staple"
+
+
+@functools.cache
+def sample_frame(bch_t: int = 8, bch_m: int = 13, size: int = 1500) -> tuple[bytes, np.ndarray]:
+    audio = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    return audio, pack(audio, AudioMeta("opus", 16000, 1), PASSPHRASE, bch_t, bch_m)
+
+
+def read_header(frame: np.ndarray) -> Header:
+    return Header.from_bytes(HEADER_CODE.decode(frame[: HEADER_BITS // HEADER_REPETITIONS])[0])
+
+
+def body_errors(
+    frame: np.ndarray, bch_t: int, bch_m: int, per_codeword: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``frame`` with ``per_codeword`` flips in every body codeword (before interleaving)."""
+    code = bch_code(bch_t, bch_m)
+    errors = np.zeros(len(frame) - HEADER_BITS, dtype=np.uint8)
+    for start in range(0, len(errors), code.codeword_bits):
+        length = min(code.codeword_bits, len(errors) - start)
+        errors[start + rng.choice(length, per_codeword, replace=False)] = 1
+    seed = read_header(frame).interleave_seed
+    return frame ^ np.concatenate([np.zeros(HEADER_BITS, dtype=np.uint8), interleave(errors, seed)])
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_round_trip_is_byte_identical(codec: str) -> None:
+    time = torch.arange(8000) / 16000
+    wave = (0.3 * torch.sin(2 * math.pi * 180 * time) * torch.sin(2 * math.pi * 3 * time))[None]
+    audio = encode_audio(wave, 16000, codec)
+    meta = AudioMeta(codec, encoded_sample_rate(codec, 16000), 1)
+    bits = pack(audio, meta, PASSPHRASE, bch_t=6)
+    assert bits.dtype == np.uint8 and len(bits) == frame_bits(len(audio), 6)
+    extra = np.random.default_rng(0).integers(0, 2, 777).astype(np.uint8)  # unused capacity
+    recovered, recovered_meta, stats = unpack(np.concatenate([bits, extra]), PASSPHRASE)
+    assert recovered == audio
+    assert recovered_meta == meta
+    assert stats.body_errors == 0 and stats.frame_bits == len(bits)
+    assert decode_audio(recovered)[1] == meta.sample_rate
+
+
+def test_capacity_arithmetic() -> None:
+    for capacity in [HEADER_BITS + 500, 20_000, 123_457]:
+        for t, m in [(4, 13), (30, 10)]:
+            fit = max_payload_bytes(capacity, t, m)
+            assert frame_bits(fit + 1, t, m) > capacity
+            assert fit == 0 or frame_bits(fit, t, m) <= capacity
+    assert max_payload_bytes(HEADER_BITS - 1, 8) == 0
+
+
+def test_corrects_t_body_errors_and_header_copies_each_beyond_repair() -> None:
+    audio, frame = sample_frame()
+    rng = np.random.default_rng(1)
+    noisy = body_errors(frame, 8, 13, 8, rng)
+    copy_bits = HEADER_BITS // HEADER_REPETITIONS
+    positions = rng.permutation(copy_bits)[: 40 * HEADER_REPETITIONS].reshape(HEADER_REPETITIONS, 40)
+    for copy, flips in enumerate(positions):  # 40 > t = 24 errors in every copy, never the same bit
+        noisy[copy * copy_bits + flips] ^= 1
+    with pytest.raises(PayloadUnrecoverableError):
+        HEADER_CODE.decode(noisy[:copy_bits])
+    recovered, _, stats = unpack(noisy, PASSPHRASE)
+    assert recovered == audio
+    assert stats.header_errors == 0
+    assert set(stats.codeword_errors) == {8}
+    body_bits = len(frame) - HEADER_BITS
+    assert stats.estimated_ber == pytest.approx(8 * len(stats.codeword_errors) / body_bits)
+
+
+def test_soft_bits_with_noise() -> None:
+    audio, frame = sample_frame()
+    rng = np.random.default_rng(2)
+    soft = (2.0 * frame - 1.0) + 0.3 * rng.standard_normal(len(frame))  # BER ~4e-4
+    soft[rng.choice(len(frame), 10, replace=False)] = np.nan  # erasures
+    assert unpack(soft.astype(np.float32), PASSPHRASE)[0] == audio
+
+
+def test_wrong_passphrase() -> None:
+    _, frame = sample_frame()
+    with pytest.raises(AuthenticationError, match="wrong passphrase"):
+        unpack(frame, b"not the passphrase")
+
+
+def test_too_many_errors_and_truncation() -> None:
+    _, frame = sample_frame()
+    noisy = body_errors(frame, 8, 13, 12, np.random.default_rng(3))
+    with pytest.raises(PayloadUnrecoverableError, match="2 of 2 codewords uncorrectable"):
+        unpack(noisy, PASSPHRASE)
+    with pytest.raises(PayloadUnrecoverableError, match="truncated"):
+        unpack(frame[:-1], PASSPHRASE)
+    with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload"):
+        unpack(frame[: HEADER_BITS - 1], PASSPHRASE)
+    with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload"):
+        unpack(np.random.default_rng(4).integers(0, 2, 50_000), PASSPHRASE)
+
+
+def test_header_is_authenticated() -> None:
+    _, frame = sample_frame()
+    header = read_header(frame)
+    forged = dataclasses.replace(header, meta=AudioMeta("opus", 48000, 1))  # valid CRC, other rate
+    tampered = np.concatenate([encode_header(forged), frame[HEADER_BITS:]])
+    with pytest.raises(AuthenticationError):
+        unpack(tampered, PASSPHRASE)
+
+
+def test_unsupported_version_is_named() -> None:
+    _, frame = sample_frame()
+    raw = bytearray(read_header(frame).to_bytes())
+    raw[4] = 99  # version byte
+    raw[-4:] = zlib.crc32(bytes(raw[:-4])).to_bytes(4, "big")
+    with pytest.raises(PayloadUnrecoverableError, match="version 99"):
+        Header.from_bytes(bytes(raw))
+
+
+def test_bch_miscorrection_is_caught_by_authentication() -> None:
+    """With t = 2, three errors in a full-length codeword often decode to a wrong codeword."""
+    one_codeword = bch_code(2, 13).data_bytes_per_codeword - 16  # minus the GCM tag
+    _, frame = sample_frame(bch_t=2, size=one_codeword)
+    outcomes = []
+    for seed in range(8):
+        noisy = body_errors(frame, 2, 13, 3, np.random.default_rng(seed))
+        with pytest.raises((AuthenticationError, PayloadUnrecoverableError)) as info:
+            unpack(noisy, PASSPHRASE)
+        outcomes.append(info.type)
+    assert AuthenticationError in outcomes
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.int64, np.bool_, np.float32, np.float64]),
+        shape=st.integers(0, 3 * HEADER_BITS),
+    )
+)
+def test_arbitrary_input_raises_only_documented_errors(bits: np.ndarray) -> None:
+    with pytest.raises(PayloadUnrecoverableError):
+        unpack(bits, PASSPHRASE)
+
+
+@settings(max_examples=25, deadline=None)
+@given(flips=st.lists(st.integers(0, 10**6), max_size=400), keep=st.integers(0, 10**6))
+def test_corrupted_frames_give_exact_audio_or_a_documented_error(flips: list[int], keep: int) -> None:
+    audio, frame = sample_frame(bch_t=4, size=200)
+    noisy = frame.copy()
+    noisy[np.array(flips, dtype=np.int64) % len(frame)] ^= 1
+    noisy = noisy[: keep % (len(frame) + 100)]
+    try:
+        recovered, _, _ = unpack(noisy, PASSPHRASE)
+    except (PayloadUnrecoverableError, AuthenticationError):
+        return
+    assert recovered == audio

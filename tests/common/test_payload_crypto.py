@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.errors import AuthenticationError, InputError
+from common.payload.crypto import NONCE_BYTES, SALT_BYTES, TAG_BYTES, decrypt, encrypt, read_passphrase
+
+
+def test_round_trip_and_fresh_randomness() -> None:
+    salt, nonce, ciphertext = encrypt(b"speech bytes", b"secret", b"header")
+    assert (len(salt), len(nonce), len(ciphertext)) == (SALT_BYTES, NONCE_BYTES, 12 + TAG_BYTES)
+    assert decrypt(salt, nonce, ciphertext, b"secret", b"header") == b"speech bytes"
+    other_salt, other_nonce, _ = encrypt(b"speech bytes", b"secret", b"header")
+    assert other_salt != salt and other_nonce != nonce
+
+
+def test_any_change_fails_authentication() -> None:
+    salt, nonce, ciphertext = encrypt(b"speech bytes", b"secret", b"header")
+    flipped = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+    for arguments in [
+        (salt, nonce, ciphertext, b"wrong", b"header"),
+        (salt, nonce, ciphertext, b"secret", b"Header"),
+        (salt, nonce, flipped, b"secret", b"header"),
+    ]:
+        with pytest.raises(AuthenticationError, match="wrong passphrase or corrupted"):
+            decrypt(*arguments)
+
+
+def test_read_passphrase_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEGAVOX_PASSPHRASE", raising=False)
+    with pytest.raises(InputError, match="no passphrase"):
+        read_passphrase(None)
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "from env")
+    assert read_passphrase(None) == b"from env"
+    path = tmp_path / "pass.txt"
+    path.write_bytes(b"from file\r\n")
+    assert read_passphrase(str(path)) == b"from file"
+
+
+@pytest.mark.parametrize("content", [None, b"\n"])
+def test_read_passphrase_file_errors(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "pass.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        read_passphrase(str(path))
+    assert str(path) in str(info.value)
+
+
+def test_empty_env_passphrase_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "")
+    with pytest.raises(InputError, match="empty"):
+        read_passphrase(None)
