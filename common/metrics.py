@@ -37,15 +37,18 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
 
 
 def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
-    """Wide-band PESQ (MOS-LQO) per signal ``(..., samples)``, computed on CPU by ``pesq``.
+    """Wide-band PESQ (MOS-LQO) per signal ``(B, samples)``, computed on CPU by ``pesq``.
 
-    Signals where PESQ finds no utterance get NaN instead of raising.
+    Items where PESQ cannot score (e.g. no utterance detected in silence) get NaN.
     """
-    scores = perceptual_evaluation_speech_quality(
-        estimate.detach().float().cpu(), reference.detach().float().cpu(), sample_rate, "wb",
-        keep_same_device=True,
-    )
-    return scores
+    estimate, reference = estimate.detach().float().cpu(), reference.detach().float().cpu()
+    scores = torch.full(estimate.shape[:-1], float("nan")).flatten()
+    for index, (est, ref) in enumerate(zip(estimate.reshape(-1, estimate.shape[-1]), reference.reshape(-1, reference.shape[-1]))):
+        try:
+            scores[index] = perceptual_evaluation_speech_quality(est, ref, sample_rate, "wb")
+        except ValueError:
+            continue
+    return scores.reshape(estimate.shape[:-1])
 
 
 def stoi(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:

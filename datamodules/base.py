@@ -1,0 +1,49 @@
+"""A LightningDataModule base that turns train/val(/test) datasets into loaders."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, Dataset
+
+
+class SplitDataModule(pl.LightningDataModule):
+    """Subclasses build ``self.train_set``/``self.val_set`` (and optionally ``self.test_set``)
+    in :meth:`setup`; this class provides the loaders.
+
+    Args:
+        batch_size: samples per batch and per device.
+        num_workers: loader worker processes.
+        pin_memory: pin host memory (useful on GPU).
+    """
+
+    def __init__(self, batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False) -> None:
+        super().__init__()
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() built no dataset for this stage")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            drop_last=shuffle,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set if self.test_set is not None else self.val_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from common.audio import load_audio, save_audio
+from common.errors import InputError
+from common.image import jpeg_roundtrip, load_image, open_image, tensor_to_pil
+from common.metrics import pesq_wb, psnr, snr, ssim
+
+
+def test_load_audio_mixes_to_mono_and_resamples(tmp_path):
+    t = np.arange(44100) / 44100
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t)], axis=1) * 0.5
+    sf.write(tmp_path / "a.wav", stereo, 44100)
+    wave, rate = load_audio(tmp_path / "a.wav", sample_rate=16000)
+    assert rate == 16000 and wave.shape == (1, 16000)
+    assert abs(wave.abs().max().item() - 0.5) < 0.02
+
+
+def test_save_and_load_flac_round_trip(tmp_path):
+    wave = torch.randn(1, 8000).clamp(-1, 1) * 0.3
+    save_audio(tmp_path / "x.flac", wave, 8000, subtype="PCM_16")
+    loaded, rate = load_audio(tmp_path / "x.flac")
+    assert rate == 8000
+    assert (loaded - wave).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "not found"), (b"RIFF garbage", "not a readable audio"), ("empty", "empty"), ("nan", "NaN")],
+)
+def test_load_audio_errors(tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    if content == "empty":
+        sf.write(path, np.zeros((0, 1)), 16000)
+    elif content == "nan":
+        sf.write(path, np.array([0.0, np.nan, 0.1]), 16000, subtype="FLOAT")
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        load_audio(path)
+
+
+def test_image_load_and_errors(tmp_path):
+    array = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
+    Image.fromarray(array).save(tmp_path / "x.png")
+    image = load_image(tmp_path / "x.png")
+    assert image.shape == (3, 20, 30) and image.dtype == torch.float32
+    assert np.array_equal(np.asarray(tensor_to_pil(image)), array)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(InputError, match="not a readable image"):
+        open_image(tmp_path / "bad.png")
+    Image.fromarray((np.arange(400).reshape(20, 20) * 100).astype(np.uint16)).save(tmp_path / "deep.png")
+    with pytest.raises(InputError, match="8-bit"):
+        open_image(tmp_path / "deep.png")
+
+
+def test_jpeg_roundtrip_is_lossy_but_close():
+    array = (np.random.default_rng(1).random((64, 64, 3)) * 64 + 96).astype(np.uint8)
+    out = np.asarray(jpeg_roundtrip(Image.fromarray(array), 75), dtype=np.int16)
+    assert out.shape == array.shape
+    assert 0 < np.abs(out - array).mean() < 20
+
+
+def test_metrics():
+    reference = torch.randn(2, 1000)
+    noisy = reference + 0.1 * torch.randn(2, 1000)
+    assert torch.allclose(snr(noisy, reference), torch.full((2,), 20.0), atol=1.0)
+    image = torch.rand(1, 3, 32, 32)
+    assert psnr(image, image) > 80 and ssim(image, image) > 0.999
+    assert torch.isnan(pesq_wb(torch.zeros(1, 16000), torch.randn(1, 16000))).all()

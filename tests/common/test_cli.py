@@ -1,0 +1,95 @@
+"""The training CLI: every experiment config trains, DDP on 2 CPU processes, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "trainer_configs"
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "demo").glob("*.yaml"))
+SMOKE_CONFIG = "cnn_image_in_image"
+
+
+def experiment_args(name: str, save_dir: Path) -> list[str]:
+    return [
+        "-c", str(CONFIGS / f"{name}.yaml"),
+        "-c", str(CONFIGS / "demo" / f"{name}.yaml"),
+        f"--trainer.logger.init_args.save_dir={save_dir}",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+    ]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "common"), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_every_experiment_has_a_research_config_and_a_demo_overlay():
+    assert SMOKE_CONFIG in EXPERIMENTS
+    for name in EXPERIMENTS:
+        assert (CONFIGS / f"{name}.yaml").is_file(), f"demo overlay without research config: {name}"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_fit_one_step_on_every_config(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning"])
+    main(["fit", *experiment_args(name, tmp_path / "runs"), "--trainer.max_steps=1",
+          "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0"])
+    assert list((tmp_path / "runs").rglob("events.out.tfevents.*")), "no TensorBoard event file"
+    assert list((tmp_path / "runs").rglob("last.ckpt"))
+    assert list((tmp_path / "runs").rglob("config.yaml"))
+
+
+def test_print_config_and_model_help(tmp_path):
+    printed = run_cli("fit", *experiment_args(SMOKE_CONFIG, tmp_path), "--print_config", cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    assert "class_path: steganography.tasks.image_in_image.ImageInImageTask" in printed.stdout
+    helped = run_cli("fit", "--model.help", "steganography.tasks.image_in_image.ImageInImageTask", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "--model.depth" in helped.stdout
+
+
+def probe_args(out_dir: Path) -> list[str]:
+    return ["--trainer.callbacks+=probe.TrainingProbe", f"--trainer.callbacks.out_dir={out_dir}"]
+
+
+def test_resume_from_last_checkpoint_continues_global_step(tmp_path):
+    base = [*experiment_args(SMOKE_CONFIG, tmp_path / "runs"), "--trainer.limit_val_batches=1",
+            "--trainer.num_sanity_val_steps=0", "--trainer.max_epochs=-1", "--trainer.limit_train_batches=2"]
+    first = run_cli("fit", *base, "--trainer.max_steps=2", *probe_args(tmp_path / "first"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_cli("fit", *base, "--trainer.max_steps=4", "--ckpt_path=last", *probe_args(tmp_path / "second"), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    record = json.loads((tmp_path / "second" / "rank0.json").read_text())
+    assert record["start_step"] == 2 and record["end_step"] == 4
+    newest = max((tmp_path / "runs").rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+    assert torch.load(newest, weights_only=False)["global_step"] == 4
+
+
+def test_ddp_two_cpu_processes_split_data_and_sync_weights(tmp_path):
+    result = run_cli(
+        "fit", *experiment_args(SMOKE_CONFIG, tmp_path / "runs"),
+        "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.max_steps=2",
+        "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0",
+        "--data.init_args.batch_size=2", *probe_args(tmp_path / "probe"), cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["end_step"] == 2 and len(r["items"]) == 4 for r in ranks)
+    assert not set(ranks[0]["items"]) & set(ranks[1]["items"]), "both ranks saw the same items"
+    assert ranks[0]["weights"] == ranks[1]["weights"], "ranks ended with different weights"
