@@ -148,6 +148,8 @@ def synthesise_speech(
             length = int(rng.integers(12, 30))
             frication[position : position + length] = np.hanning(length)[: num_blocks - position]
             position += length // 2
+            if position >= num_blocks:
+                break
         length = int(rng.integers(24, 60))
         start_vowel, end_vowel = VOWEL_FORMANTS[rng.integers(0, len(VOWEL_FORMANTS), size=2)]
         glide = np.linspace(0, 1, length)[:, None]
