@@ -119,6 +119,12 @@ class DCCRN(nn.Module):
         if dropped_bin not in ("dc", "nyquist"):
             raise ValueError("dropped_bin must be 'dc' or 'nyquist'")
         self.dropped_bin, self.normalise_input, self.sample_rate = dropped_bin, normalise_input, sample_rate
+        self.config = {
+            "n_fft": n_fft, "win_length": win_length, "hop_length": hop_length, "window": window,
+            "channels": list(channels), "kernel_size": list(kernel_size), "lstm_hidden": lstm_hidden,
+            "lstm_layers": lstm_layers, "batch_norm": batch_norm, "dropped_bin": dropped_bin,
+            "normalise_input": normalise_input, "sample_rate": sample_rate,
+        }  # constructor arguments, for exporting and rebuilding the model
         self.stft = STFT(n_fft, hop_length, win_length, window, center=True)
 
         widths = (1, *channels)

@@ -1,0 +1,168 @@
+"""LightningModule: DCCRN trained as a MetricGAN+ generator with SI-SDR and PESQ losses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from common.media import log_audio, log_spectrogram
+from common.metrics import pesq_wb, si_sdr, stoi
+from enhancer.dccrn import DCCRN
+from enhancer.discriminator import MetricDiscriminator
+from enhancer.history import ScoredHistory
+from enhancer.losses import (
+    NegativeSISDR,
+    PerceptualPesqLoss,
+    adversarial_generator_loss,
+    metric_regression_loss,
+)
+from enhancer.scores import MetricScorer
+
+
+class EnhancerTask(pl.LightningModule):
+    """Speech enhancement on ``{"noisy", "clean"}`` batches of ``(B, 1, L)`` waveforms.
+
+    Each training step (manual optimisation, as MetricGAN+ but per step instead of per epoch):
+
+    1. the generator enhances the noisy batch;
+    2. the discriminator learns to predict the real normalised scores (PESQ, STOI; computed
+       on CPU) of (clean, clean) -> 1, (enhanced, clean), (noisy, clean), and of a replayed
+       ``replay_fraction`` of past enhanced outputs from the history buffer;
+    3. the generator minimises ``adversarial_weight * sum_heads (D(enhanced) - 1)^2
+       + si_sdr_weight * (-SI-SDR) + pesq_weight * torch-pesq``.
+
+    With ``adversarial_weight = 0`` steps 2 and the adversarial term are skipped.
+
+    Args:
+        generator: keyword arguments of :class:`DCCRN` (default: DCCRN-CL).
+        discriminator: keyword arguments of :class:`MetricDiscriminator` (default: PESQ+STOI heads).
+        sample_rate: sampling rate of the data.
+        adversarial_weight: weight of the MetricGAN+ generator loss.
+        si_sdr_weight: weight of the negative SI-SDR (dB).
+        pesq_weight: weight of the torch-pesq loss.
+        generator_lr: Adam learning rate of the generator.
+        discriminator_lr: Adam learning rate of the discriminator.
+        gradient_clip: max gradient norm of both networks (0 disables clipping).
+        history_capacity: items kept in the history buffer.
+        replay_fraction: replayed history items per step, as a fraction of the batch size.
+        scored_items: batch items scored for the discriminator per step (``None``: all); bounds
+            the CPU cost of real PESQ/STOI.
+        score_workers: processes computing the real scores (0: in the training process).
+        num_logged_items: fixed validation items logged as audio and spectrograms.
+    """
+
+    def __init__(
+        self,
+        generator: dict[str, Any] | None = None,
+        discriminator: dict[str, Any] | None = None,
+        sample_rate: int = 16000,
+        adversarial_weight: float = 1.0,
+        si_sdr_weight: float = 0.05,
+        pesq_weight: float = 1.0,
+        generator_lr: float = 5e-4,
+        discriminator_lr: float = 5e-4,
+        gradient_clip: float = 5.0,
+        history_capacity: int = 1024,
+        replay_fraction: float = 0.2,
+        scored_items: int | None = None,
+        score_workers: int = 0,
+        num_logged_items: int = 3,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = DCCRN(**{"sample_rate": sample_rate, **(generator or {})})
+        self.discriminator = MetricDiscriminator(**(discriminator or {}))
+        self.si_sdr_loss = NegativeSISDR()
+        self.pesq_loss = PerceptualPesqLoss(1.0, sample_rate)
+        self.scorer = MetricScorer(self.discriminator.metrics, sample_rate, score_workers)
+        self.history = ScoredHistory(history_capacity)
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.generator(noisy)
+
+    def _step_optimizer(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        self.toggle_optimizer(optimizer)
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.hparams.gradient_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self.untoggle_optimizer(optimizer)
+
+    def _discriminator_loss(self, noisy: torch.Tensor, enhanced: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        count = self.hparams.scored_items or noisy.shape[0]
+        noisy, enhanced, clean = noisy[:count], enhanced[:count].detach(), clean[:count]
+        targets = self.scorer(torch.cat([enhanced, noisy]), torch.cat([clean, clean])).to(self.device)
+        enhanced_scores, noisy_scores = targets.chunk(2)
+        ones = torch.ones_like(enhanced_scores)
+        estimates, references = torch.cat([clean, enhanced, noisy]), torch.cat([clean, clean, clean])
+        loss = metric_regression_loss(self.discriminator(estimates, references), torch.cat([ones, enhanced_scores, noisy_scores]))
+        replay = self.history.sample(math.ceil(self.hparams.replay_fraction * count))
+        if replay is not None:
+            past, reference, scores = (x.to(self.device) for x in replay)
+            loss = loss + metric_regression_loss(self.discriminator(past, reference), scores)
+        self.history.add(enhanced, clean, enhanced_scores)
+        self.log_dict(
+            {f"train/score_{m}": enhanced_scores[:, i].nanmean() for i, m in enumerate(self.discriminator.metrics)},
+            on_step=True,
+        )
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        noisy, clean = batch["noisy"], batch["clean"]
+        generator_optimizer, discriminator_optimizer = self.optimizers()
+        enhanced = self.generator(noisy)
+        hp = self.hparams
+        logs = {}
+        if hp.adversarial_weight > 0:
+            discriminator_loss = self._discriminator_loss(noisy, enhanced, clean)
+            self._step_optimizer(discriminator_optimizer, discriminator_loss)
+            logs["train/discriminator_loss"] = discriminator_loss.detach()
+
+        negative_si_sdr = self.si_sdr_loss(enhanced, clean)
+        pesq_loss = self.pesq_loss(enhanced, clean)
+        loss = hp.si_sdr_weight * negative_si_sdr + hp.pesq_weight * pesq_loss
+        if hp.adversarial_weight > 0:
+            adversarial = adversarial_generator_loss(self.discriminator(enhanced, clean))
+            loss = loss + hp.adversarial_weight * adversarial
+            logs["train/adversarial_loss"] = adversarial.detach()
+        self._step_optimizer(generator_optimizer, loss)
+        logs |= {"train/loss": loss.detach(), "train/si_sdr": -negative_si_sdr.detach(), "train/pesq_loss": pesq_loss.detach()}
+        self.log_dict(logs, on_step=True, prog_bar=True)
+
+    def _evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+        noisy, clean = batch["noisy"], batch["clean"]
+        enhanced = self.generator(noisy)
+        rate = self.hparams.sample_rate
+        flat = {name: wave.reshape(wave.shape[0], -1) for name, wave in (("noisy", noisy), ("enhanced", enhanced), ("clean", clean))}
+        scores = {}
+        for name, prefix in (("enhanced", ""), ("noisy", "noisy_")):
+            scores[f"{prefix}pesq"] = pesq_wb(flat[name], flat["clean"], rate).nanmean()
+            scores[f"{prefix}stoi"] = stoi(flat[name], flat["clean"], rate).float().mean()
+            scores[f"{prefix}si_sdr"] = si_sdr(flat[name], flat["clean"]).mean().cpu()
+        scores["delta_pesq"] = scores["pesq"] - scores["noisy_pesq"]
+        self.log_dict({f"{stage}/{k}": v.to(self.device) for k, v in scores.items()}, sync_dist=True, batch_size=noisy.shape[0])
+        if stage == "val" and batch_idx == 0:
+            for index in range(min(self.hparams.num_logged_items, noisy.shape[0])):
+                for name, wave in flat.items():
+                    log_audio(self, f"val_audio/{index}_{name}", wave[index], rate)
+                    log_spectrogram(self, f"val_spectrogram/{index}_{name}", wave[index], rate)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def on_train_end(self) -> None:
+        self.scorer.close()
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=self.hparams.generator_lr),
+            torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.discriminator_lr),
+        ]

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import copy
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from datamodules.demo import DemoSpeechDataModule
+from enhancer.history import ScoredHistory
+from enhancer.task import EnhancerTask
+
+TINY = {"channels": [2, 4, 4, 8, 8, 8], "lstm_hidden": 8, "lstm_layers": 1}
+
+
+def _fit(task: EnhancerTask, steps: int = 2, logger: TensorBoardLogger | bool = False) -> pl.Trainer:
+    data = DemoSpeechDataModule(segment_seconds=1.0, num_train=4, num_val=2, batch_size=2)
+    trainer = pl.Trainer(
+        max_steps=steps, limit_val_batches=1, num_sanity_val_steps=0, logger=logger,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu", devices=1,
+    )
+    trainer.fit(task, data)
+    return trainer
+
+
+def _changed(before: torch.nn.Module, after: torch.nn.Module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()) if a.is_floating_point())
+
+
+def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_path):
+    torch.manual_seed(0)
+    task = EnhancerTask(generator=TINY, discriminator={"channels": 4, "hidden": [8, 4]}, replay_fraction=0.5, num_logged_items=1)
+    generator, discriminator = copy.deepcopy(task.generator), copy.deepcopy(task.discriminator)
+    logger = TensorBoardLogger(tmp_path, name="enhancer")
+    trainer = _fit(task, logger=logger)
+    assert {"train/discriminator_loss", "train/adversarial_loss", "train/score_pesq", "train/score_stoi"} <= set(trainer.callback_metrics)
+    assert _changed(generator, task.generator) and _changed(discriminator, task.discriminator)
+    assert 0 < len(task.history) <= 4
+    metrics = trainer.validate(task, trainer.datamodule, verbose=False)[0]
+    for name in ("pesq", "stoi", "si_sdr", "noisy_pesq", "noisy_stoi", "noisy_si_sdr", "delta_pesq"):
+        assert torch.isfinite(torch.tensor(metrics[f"val/{name}"])), name
+    logger.experiment.flush()
+    events = EventAccumulator(logger.log_dir).Reload()
+    assert {"val_audio/0_noisy", "val_audio/0_enhanced", "val_audio/0_clean"} <= set(events.Tags()["audio"])
+    assert "val_spectrogram/0_enhanced" in events.Tags()["images"]
+
+
+def test_without_adversarial_weight_the_discriminator_is_untouched():
+    torch.manual_seed(0)
+    task = EnhancerTask(generator=TINY, adversarial_weight=0.0)
+    discriminator = copy.deepcopy(task.discriminator)
+    _fit(task, steps=1)
+    assert not _changed(discriminator, task.discriminator)
+    assert len(task.history) == 0
+
+
+def test_history_replays_uniform_sample_and_skips_nan():
+    history = ScoredHistory(capacity=3, seed=0)
+    assert history.sample(2) is None
+    history.add(torch.randn(2, 1, 10), torch.randn(2, 1, 10), torch.tensor([[0.5, 0.5], [float("nan"), 0.1]]))
+    assert len(history) == 1
+    history.add(torch.randn(5, 8), torch.randn(5, 8), torch.rand(5, 2))
+    assert len(history) == 3 and history.seen == 6
+    estimates, references, scores = history.sample(5)
+    assert estimates.shape == (3, 8) and references.shape == (3, 8) and scores.shape == (3, 2)
