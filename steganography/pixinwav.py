@@ -293,15 +293,18 @@ def synthetic_room_impulse_response(
 class OverTheAir(Channel):
     """Loudspeaker → room → microphone: synthetic room reverberation
     (:func:`synthetic_room_impulse_response`, drawn per item), band-limiting to
-    ``[low_hz, high_hz]`` (an FFT brick-wall band-pass, as a small loudspeaker and a phone
-    microphone) and additive white noise at ``snr_db`` below the received signal.
+    ``[low_hz, high_hz]`` (zero-phase band-pass with a Butterworth magnitude of order
+    ``order``, i.e. ``6·order`` dB/octave roll-off on each side, applied in the FFT domain with
+    zero padding: a small loudspeaker and a phone microphone) and additive white noise at
+    ``snr_db`` below the received signal.
 
     Args:
         sample_rate: waveform rate in Hz.
         rt60: reverberation time in seconds.
         drr_db: direct-to-reverberant energy ratio in dB.
-        low_hz: lower band edge in Hz.
-        high_hz: upper band edge in Hz (below Nyquist).
+        low_hz: lower band edge (-3 dB) in Hz.
+        high_hz: upper band edge (-3 dB) in Hz (at most Nyquist).
+        order: Butterworth order of each band edge.
         snr_db: signal-to-noise ratio of the microphone noise in dB.
     """
 
@@ -312,14 +315,26 @@ class OverTheAir(Channel):
         drr_db: float = 3.0,
         low_hz: float = 100.0,
         high_hz: float = 7000.0,
+        order: float = 4.0,
         snr_db: float = 30.0,
     ) -> None:
         super().__init__()
-        if not 0 <= low_hz < high_hz <= sample_rate / 2:
-            raise ValueError(f"need 0 <= low_hz < high_hz <= {sample_rate / 2} Hz, got {low_hz}, {high_hz}")
+        if not 0 < low_hz < high_hz <= sample_rate / 2:
+            raise ValueError(f"need 0 < low_hz < high_hz <= {sample_rate / 2} Hz, got {low_hz}, {high_hz}")
         self.sample_rate, self.rt60, self.drr_db = sample_rate, rt60, drr_db
-        self.low_hz, self.high_hz, self.snr_db = low_hz, high_hz, snr_db
+        self.low_hz, self.high_hz, self.order, self.snr_db = low_hz, high_hz, order, snr_db
         self.name = "over_the_air"
+
+    def band_pass(self, wave: torch.Tensor) -> torch.Tensor:
+        """Zero-phase Butterworth-magnitude band-pass of ``wave`` ``(..., samples)``."""
+        length = wave.shape[-1]
+        size = 2 * length  # zero padding keeps the filter's spread from wrapping around
+        frequencies = torch.fft.rfftfreq(size, 1.0 / self.sample_rate, device=wave.device, dtype=wave.dtype)
+        power = 2.0 * self.order
+        high_pass = 1.0 / (1.0 + (self.low_hz / frequencies.clamp_min(1e-3)) ** power).sqrt()
+        low_pass = 1.0 / (1.0 + (frequencies / self.high_hz) ** power).sqrt()
+        spectrum = torch.fft.rfft(wave, n=size, dim=-1) * (high_pass * low_pass)
+        return torch.fft.irfft(spectrum, n=size, dim=-1)[..., :length]
 
     def forward(self, wave: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         length = wave.shape[-1]
@@ -327,10 +342,7 @@ class OverTheAir(Channel):
             wave.shape[0], self.sample_rate, self.rt60, self.drr_db, generator, wave.device, wave.dtype
         )
         reverberant = AF.fftconvolve(wave, responses.reshape(wave.shape[0], *[1] * (wave.dim() - 2), -1))[..., :length]
-        spectrum = torch.fft.rfft(reverberant, dim=-1)
-        frequencies = torch.fft.rfftfreq(length, 1.0 / self.sample_rate).to(wave.device)
-        band = ((frequencies >= self.low_hz) & (frequencies <= self.high_hz)).to(wave.dtype)
-        received = torch.fft.irfft(spectrum * band, n=length, dim=-1)
+        received = self.band_pass(reverberant)
         power = received.pow(2).mean(dim=-1, keepdim=True)
         noise_std = (power / 10.0 ** (self.snr_db / 10.0)).sqrt()
         return received + noise_std * _normal_like(received, generator)
