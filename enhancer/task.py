@@ -139,11 +139,18 @@ class EnhancerTask(pl.LightningModule):
         enhanced = self.generator(noisy)
         rate = self.hparams.sample_rate
         flat = {name: wave.reshape(wave.shape[0], -1) for name, wave in (("noisy", noisy), ("enhanced", enhanced), ("clean", clean))}
+        lengths = batch.get("length")  # variable-length batches are zero-padded: score unpadded items
+
+        def per_item(metric, name: str) -> torch.Tensor:
+            if lengths is None:
+                return metric(flat[name], flat["clean"]).float().cpu()
+            return torch.cat([metric(flat[name][i : i + 1, :n], flat["clean"][i : i + 1, :n]).float().cpu() for i, n in enumerate(lengths.tolist())])
+
         scores = {}
         for name, prefix in (("enhanced", ""), ("noisy", "noisy_")):
-            scores[f"{prefix}pesq"] = pesq_wb(flat[name], flat["clean"], rate).nanmean()
-            scores[f"{prefix}stoi"] = stoi(flat[name], flat["clean"], rate).float().mean()
-            scores[f"{prefix}si_sdr"] = si_sdr(flat[name], flat["clean"]).mean().cpu()
+            scores[f"{prefix}pesq"] = per_item(lambda x, y: pesq_wb(x, y, rate), name).nanmean()
+            scores[f"{prefix}stoi"] = per_item(lambda x, y: stoi(x, y, rate), name).mean()
+            scores[f"{prefix}si_sdr"] = per_item(si_sdr, name).mean()
         scores["delta_pesq"] = scores["pesq"] - scores["noisy_pesq"]
         self.log_dict({f"{stage}/{k}": v.to(self.device) for k, v in scores.items()}, sync_dist=True, batch_size=noisy.shape[0])
         if stage == "val" and batch_idx == 0:

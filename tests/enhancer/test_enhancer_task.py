@@ -6,7 +6,10 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.data import DataLoader
 
+from common.metrics import si_sdr
+from datamodules.audio_files import pad_collate
 from datamodules.demo import DemoSpeechDataModule
 from enhancer.history import ScoredHistory
 from enhancer.task import EnhancerTask
@@ -65,3 +68,16 @@ def test_history_replays_uniform_sample_and_skips_nan():
     assert len(history) == 3 and history.seen == 6
     estimates, references, scores = history.sample(5)
     assert estimates.shape == (3, 8) and references.shape == (3, 8) and scores.shape == (3, 2)
+
+
+def test_validation_scores_zero_padded_variable_length_batches_per_item(clean_speech, noisy_speech):
+    items = [
+        {"noisy": noisy_speech[10.0][:, :12000], "clean": clean_speech[:, :12000]},
+        {"noisy": noisy_speech[10.0][:, :20000], "clean": clean_speech[:, :20000]},
+    ]
+    loader = DataLoader(items, batch_size=2, collate_fn=pad_collate)
+    task = EnhancerTask(generator=TINY)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
+    metrics = trainer.validate(task, loader, verbose=False)[0]
+    expected = si_sdr(items[0]["noisy"], items[0]["clean"]).add(si_sdr(items[1]["noisy"], items[1]["clean"])).item() / 2
+    assert abs(metrics["val/noisy_si_sdr"] - expected) < 1e-3
