@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from common import app
+from common.payload import codecs
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def textured_cover(seed: int, height: int, width: int) -> Image.Image:
+    """A natural-looking RGB cover: gradients, a periodic texture, grain and a hard-edged patch."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    image = rng.uniform(60, 190, 3) + 50 * (x[..., None] * rng.uniform(-1, 1, 3) + y[..., None] * rng.uniform(-1, 1, 3))
+    image += 18 * np.sin(2 * np.pi * (rng.uniform(2, 12) * x + rng.uniform(2, 12) * y))[..., None]
+    image += rng.normal(0.0, 5.0, image.shape)
+    top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
+    image[top : top + height // 3, left : left + width // 3] = rng.uniform(20, 235, 3)
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+
+
+def speech_like(seconds: float, sample_rate: int = 16000, channels: int = 1) -> np.ndarray:
+    """A vowel-like harmonic signal with a slow envelope, ``(samples, channels)``."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
+    return np.repeat((0.2 * wave)[:, None], channels, axis=1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("app")
+    paths = {
+        "cover": root / "cover.png",
+        "small_cover": root / "small.png",
+        "speech": root / "speech.wav",
+        "long_speech": root / "long.wav",
+        "stereo": root / "stereo44k.wav",
+        "passphrase": root / "passphrase.txt",
+    }
+    textured_cover(0, 384, 384).save(paths["cover"])
+    textured_cover(1, 64, 96).save(paths["small_cover"])
+    sf.write(paths["speech"], speech_like(0.03), 16000)
+    sf.write(paths["long_speech"], speech_like(3.0), 16000)
+    sf.write(paths["stereo"], speech_like(0.03, 44100, 2), 44100)
+    paths["passphrase"].write_text(PASSPHRASE + "\n")
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def passphrase_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
+
+
+@pytest.fixture(scope="module")
+def stego(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Opus payload hidden in the cover (made once for the reveal tests)."""
+    out = tmp_path_factory.mktemp("stego") / "stego.png"
+    code = app.main(
+        ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(out),
+         "--passphrase-file", str(files["passphrase"])]
+    )
+    assert code == 0 and out.is_file()
+    return out
+
+
+def one_error_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stegavox: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("codec", codecs.CODECS)
+def test_hide_reveal_round_trip_is_byte_exact(
+    codec: str, files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded, encode = [], codecs.encode_audio
+
+    def spy(*args, **kwargs) -> bytes:
+        encoded.append(encode(*args, **kwargs))
+        return encoded[-1]
+
+    monkeypatch.setattr(app.codecs, "encode_audio", spy)
+    stego, out = tmp_path / "stego.png", tmp_path / f"out{codecs.file_extension(codec)}"
+    hide = ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
+    assert app.main(hide + ["--codec", codec, "--bch-t", "16"]) == 0
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 0
+    assert out.read_bytes() == encoded[0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([stego.name, out.name])  # no temp files left
+
+
+def test_reveal_after_real_jpeg_at_target_quality(stego: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    jpeg = tmp_path / "shared.jpg"
+    Image.open(stego).save(jpeg, format="JPEG", quality=75, subsampling="4:2:0")
+    first, second = tmp_path / "a.opus", tmp_path / "b.opus"
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(first)]) == 0
+    assert app.main(["reveal", "--stego", str(jpeg), "--out", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert "revealed" in capsys.readouterr().out
+
+
+def test_wrong_passphrase_exits_4_without_output(stego: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "wrong")
+    out = tmp_path / "out.opus"
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 4
+    assert "authentication failed" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_too_hard_recompression_exits_3_without_output(stego: Path, tmp_path: Path, capsys) -> None:
+    jpeg = tmp_path / "crushed.jpg"
+    Image.open(stego).save(jpeg, format="JPEG", quality=20)
+    out = tmp_path / "out.opus"
+    assert app.main(["reveal", "--stego", str(jpeg), "--out", str(out)]) == 3
+    one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_truncated_image_exits_2_or_3_without_output(stego: Path, tmp_path: Path, capsys) -> None:
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(stego.read_bytes()[: stego.stat().st_size // 2])
+    out = tmp_path / "out.opus"
+    assert app.main(["reveal", "--stego", str(truncated), "--out", str(out)]) in (2, 3)
+    one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_existing_output_needs_force(stego: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.opus"
+    out.write_bytes(b"keep me")
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 2
+    assert "--force" in one_error_line(capsys)
+    assert out.read_bytes() == b"keep me"
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() != b"keep me"
+
+
+def test_wrong_output_extension_for_the_hidden_codec(stego: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.wav"
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 2
+    assert "out.opus" in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture) -> None:
+    assert app.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"stegavox {app.version()}"
+    assert app.main(["--help"]) == 0
+    help_text = capsys.readouterr().out
+    assert "exit codes" in help_text and "authentication failed" in help_text
+    assert all(command in help_text for command in ("hide", "reveal", "capacity", "sweep"))
+
+
+def test_stereo_44k_is_converted_with_a_note(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "stego.png"
+    hide = ["hide", "--audio", str(files["stereo"]), "--cover", str(files["cover"]), "--out", str(out)]
+    assert app.main(hide + ["--codec", "flac", "--bch-t", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "mono" in err and "44100 Hz" in err
+
+
+def test_cover_too_small_says_what_fits(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "stego.png"
+    code = app.main(["hide", "--audio", str(files["long_speech"]), "--cover", str(files["cover"]), "--out", str(out)])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert "cover too small" in line and "bytes" in line and " s of opus" in line
+    assert not out.exists()
+
+
+def bad_inputs(files: dict[str, Path], root: Path) -> list[tuple[list[str], str]]:
+    corrupt_wav = root / "corrupt.wav"
+    corrupt_wav.write_bytes(b"RIFF not really a wave file")
+    nan_wav = root / "nan.wav"
+    sf.write(nan_wav, np.full(800, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    deep_png = root / "deep.png"
+    Image.fromarray(np.full((64, 64), 40000, dtype=np.uint16)).save(deep_png)
+    corrupt_png = root / "corrupt.png"
+    corrupt_png.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    hide = ["hide", "--out", str(root / "stego.png")]
+    speech, cover = str(files["speech"]), str(files["cover"])
+    return [
+        (hide + ["--audio", str(files["speech"]), "--cover", str(root / "missing.png")], "not found"),
+        (hide + ["--audio", str(corrupt_wav), "--cover", str(files["cover"])], "not a readable audio file"),
+        (hide + ["--audio", str(nan_wav), "--cover", str(files["cover"])], "NaN"),
+        (hide + ["--audio", str(files["speech"]), "--cover", str(deep_png)], "8-bit"),
+        (hide + ["--audio", str(files["speech"]), "--cover", str(corrupt_png)], "not a readable image"),
+        (hide + ["--audio", str(files["speech"]), "--cover", str(files["small_cover"])], "cover too small"),
+        (["hide", "--audio", speech, "--cover", cover, "--out", str(root / "x.jpg")], ".png"),
+        (["hide", "--audio", speech, "--cover", cover, "--out", cover, "--force"], "input"),
+        (["hide", "--audio", speech], "required"),
+        (["hide", "--audio", "a", "--cover", "b", "--out", "c.png", "--quality-target", "101"], "1..100"),
+        (["reveal", "--stego", cover, "--out", str(root / "o.wav"), "--method", "nope"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ]
+
+
+def test_bad_inputs_exit_2_with_one_line(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    for argv, fragment in bad_inputs(files, tmp_path):
+        assert app.main(argv) == 2, argv
+        line = one_error_line(capsys)
+        assert fragment in line, (argv, line)
+    assert not (tmp_path / "stego.png").exists()
+
+
+def test_no_payload_in_a_plain_image_exits_3(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    assert app.main(["reveal", "--stego", str(files["cover"]), "--out", str(tmp_path / "o.opus")]) == 3
+    assert "no stegavox payload" in one_error_line(capsys)
+
+
+def test_missing_passphrase_exits_2(files: dict[str, Path], tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("STEGAVOX_PASSPHRASE")
+    out = tmp_path / "stego.png"
+    assert app.main(["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(out)]) == 2
+    assert "passphrase" in one_error_line(capsys)
+
+
+def test_capacity(files: dict[str, Path], capsys) -> None:
+    assert app.main(["capacity", "--cover", str(files["cover"])]) == 0
+    out = capsys.readouterr().out
+    assert "384x384" in out and "bytes" in out
+    assert all(codec in out for codec in codecs.CODECS)
+
+
+def test_sweep_writes_json_plot_and_table(tmp_path: Path, capsys) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for seed in range(2):
+        textured_cover(10 + seed, 256, 256).save(images / f"cover{seed}.png")
+    out_dir = tmp_path / "results"
+    argv = ["sweep", "--images", str(images), "--out-dir", str(out_dir), "--qualities", "30", "75", "--bch-t", "24"]
+    assert app.main(argv) == 0
+    report = json.loads((out_dir / "sweep.json").read_text())
+    by_quality = {row["quality"]: row for row in report["qualities"]}
+    assert by_quality[75]["recovered"] == 2 and by_quality[75]["net_bpp_mean"] > 0.05
+    assert by_quality[30]["recovered"] == 0 and by_quality[30]["ber_mean"] > by_quality[75]["ber_mean"]
+    assert (out_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "JPEG Q" in capsys.readouterr().out
+    assert app.main(argv) == 2  # results exist, no --force
