@@ -20,6 +20,7 @@ Pipeline (all ``nn.Module``s, no Lightning):
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -225,13 +226,15 @@ def _normal_like(wave: torch.Tensor, generator: torch.Generator | None) -> torch
     return torch.randn(wave.shape, generator=generator, device=generator.device, dtype=wave.dtype).to(wave.device)
 
 
-class Channel(nn.Module):
-    """A transmission channel for the container waveform ``(B, 1, samples)``."""
+class Channel(nn.Module, abc.ABC):
+    """A transmission channel for the container waveform ``(B, 1, samples)``; ``name`` labels
+    its metrics."""
 
     name = "channel"
 
+    @abc.abstractmethod
     def forward(self, wave: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """The received waveform; random draws come from ``generator`` when one is given."""
 
 
 class Clean(Channel):
