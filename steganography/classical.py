@@ -166,7 +166,7 @@ class ClassicalEmbedder(Embedder):
     def __init__(
         self,
         quality_target: int = 75,
-        bits_per_block: int = 8,
+        bits_per_block: int = 12,
         seed: int = DEFAULT_SEED,
         iterations: int = 3,
     ) -> None:
@@ -326,7 +326,10 @@ def qim_soft_decision(values: np.ndarray, lattice_steps: np.ndarray, jpeg_steps:
 
 
 def _requantised_soft_decision(values: np.ndarray, lattice_steps: np.ndarray, jpeg_steps: np.ndarray) -> np.ndarray:
-    k = np.round(values / lattice_steps)[:, None] + np.arange(-2, 3, dtype=values.dtype)  # candidate indices
+    # Requantisation moves a lattice point by at most half a JPEG step (at most half a lattice
+    # step), so the sent index is within one of round(values / step), and the nearest point of
+    # the other parity is one of its neighbours.
+    k = np.round(values / lattice_steps)[:, None] + np.arange(-1, 2, dtype=values.dtype)
     ratio = k * (lattice_steps / jpeg_steps)[:, None] + 0.5
     tie = (0.6 / jpeg_steps)[:, None]
     step, observed = jpeg_steps[:, None], values[:, None]

@@ -1,15 +1,16 @@
 """Hide an encoded audio file in a cover image and get it back, with any :class:`Embedder`.
 
-Sender: measure the embedder's raw bit-error rate on *this* cover through real JPEG at and
-above the target quality, pick the BCH code from it, pack (encrypt, code, frame), embed, and
-check that the stego image and its JPEG recompression at the target quality both give the
-payload back. Receiver: extract soft bits, unpack (BCH, decrypt) — exact bytes or a documented
+Sender: pack (encrypt, code, frame) and embed, then measure the raw bit-error rate of *this*
+stego image through real JPEG at and above the target quality, check that the payload comes
+back at the target quality, and re-embed with a stronger BCH code if the measurement asks for
+one. Receiver: extract soft bits, unpack (BCH, decrypt) — exact bytes or a documented
 error. Embedders are looked up by name in a small registry (:func:`register_embedder`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
 
@@ -22,12 +23,21 @@ from common.payload import container, ecc
 from steganography.embedder import Embedder
 
 #: Embedders by ``--method`` name: ``"module:Class"``, imported on first use.
-_EMBEDDERS: dict[str, str] = {"classical": "steganography.classical:ClassicalEmbedder"}
+_EMBEDDERS: dict[str, str] = {
+    "classical": "steganography.classical:ClassicalEmbedder",
+}
 
-#: Qualities above the target at which the raw bit-error rate is also measured (capped at 95).
-CALIBRATION_OFFSETS = (0, 5, 10, 20)
-#: Seed of the random probe bits used to measure the bit-error rate.
+#: Qualities above the target at which the raw bit-error rate is also measured (capped at 95):
+#: just above the target the JPEG grid is least aligned with the embedding lattice.
+CALIBRATION_OFFSETS = (0, 5, 10)
+#: Seed of the random probe bits used to measure the bit-error rate of a cover.
 PROBE_SEED = 0
+#: Raw bit-error rate the first attempt's code is designed for (then checked on the stego image).
+FIRST_GUESS_BER = 0.015
+#: Codeword failure probability a code must reach at the measured rates.
+TARGET_CODEWORD_FAILURE = 1e-6
+#: A retry designs its code for this multiple of the measured bit-error rate.
+RETRY_MARGIN = 1.25
 #: How many times a failed check after embedding retries with a stronger BCH code.
 STRONGER_CODE_ATTEMPTS = 3
 
@@ -77,59 +87,81 @@ class HideResult:
     bch_m: int
     frame_bits: int
     capacity_bits: int
-    #: Measured raw bit-error rate per JPEG quality (empty when the code was given).
+    #: Measured raw bit-error rate per JPEG quality.
     bit_error_rates: dict[int, float]
     #: Whether the payload came back after Pillow JPEG at the target quality.
     survives_target: bool
 
 
 def calibration_qualities(quality_target: int) -> list[int]:
-    """JPEG qualities at which :func:`measure_bit_error_rates` probes a cover."""
-    return sorted({min(quality_target + offset, 95) for offset in CALIBRATION_OFFSETS} | {quality_target})
+    """JPEG qualities at which a stego image's raw bit-error rate is measured."""
+    return sorted({min(quality_target + offset, max(quality_target, 95)) for offset in CALIBRATION_OFFSETS})
+
+
+def _error_rate(soft: np.ndarray, bits: np.ndarray) -> float:
+    """Share of wrong hard decisions; fewer than 3 errors count as 3 (an upper bound, not a
+    misleading zero, see :func:`common.payload.ecc.conservative_ber`)."""
+    return max(int(np.count_nonzero((soft[: bits.size] > 0) != bits)), 3) / max(bits.size, 1)
 
 
 def measure_bit_error_rates(
-    embedder: Embedder,
-    cover: Image.Image,
-    qualities: list[int],
-    seed: int = PROBE_SEED,
-) -> dict[int, float]:
-    """Raw bit-error rate of random bits filling ``cover``, after real JPEG at each quality.
+    embedder: Embedder, stego: Image.Image, bits: np.ndarray, qualities: list[int]
+) -> tuple[dict[int, float], dict[int, np.ndarray]]:
+    """Raw bit-error rates of the ``bits`` hidden in ``stego`` after real JPEG at each quality.
 
-    Rates with fewer than 3 errors are reported as 3 / bits, an upper bound rather than a
-    misleading zero (see :func:`common.payload.ecc.conservative_ber`).
+    Returns:
+        The rates and the extracted soft bits (the whole capacity) per quality.
     """
+    capacity = embedder.capacity_bits(*stego.size)
+    soft = {quality: embedder.extract_soft(jpeg_roundtrip(stego, quality), capacity) for quality in qualities}
+    return {quality: _error_rate(values, bits) for quality, values in soft.items()}, soft
+
+
+def probe_bit_error_rates(
+    embedder: Embedder, cover: Image.Image, qualities: list[int], seed: int = PROBE_SEED
+) -> dict[int, float]:
+    """Raw bit-error rates of random bits filling ``cover``, after real JPEG at each quality."""
     capacity = embedder.capacity_bits(*cover.size)
     if capacity == 0:
         return {quality: 0.5 for quality in qualities}
     bits = np.random.default_rng(seed).integers(0, 2, capacity, dtype=np.uint8)
-    stego = embedder.embed(cover, bits)
-    rates = {}
-    for quality in qualities:
-        errors = int(np.count_nonzero(embedder.extract(jpeg_roundtrip(stego, quality), capacity) != bits))
-        rates[quality] = max(errors, 3) / capacity
-    return rates
+    return measure_bit_error_rates(embedder, embedder.embed(cover, bits), bits, qualities)[0]
 
 
-def choose_code(bit_error_rates: dict[int, float], quality_target: int) -> tuple[int, int]:
-    """``(t, m)`` of the BCH code for the measured rates (see :func:`ecc.choose_bch_params`).
+def choose_code(bit_error_rates: dict[int, float], quality_target: int, margin: float = 1.0) -> tuple[int, int]:
+    """``(t, m)`` of the BCH code for the worst measured rate (see :func:`ecc.choose_bch_params`).
+
+    The rates are one image's at several JPEG qualities, not a sample of images, so the code is
+    designed for their maximum (no spread term), times ``margin``.
 
     Raises:
         InputError: no BCH code copes with the measured rate.
     """
+    worst = max(bit_error_rates.values())
     try:
-        return ecc.choose_bch_params(list(bit_error_rates.values()))
+        return _code_for(min(0.5, margin * worst))
     except ValueError:
-        worst = max(bit_error_rates.values())
         raise InputError(
             f"this cover cannot carry data through JPEG quality {quality_target} "
             f"(raw bit-error rate up to {worst:.1%}); try a lower --quality-target or another cover"
         ) from None
 
 
-def _recovers(embedder: Embedder, image: Image.Image, capacity: int, audio: bytes, passphrase: bytes) -> bool:
+@functools.lru_cache(maxsize=64)
+def _code_for(bit_error_rate: float) -> tuple[int, int]:
+    return ecc.choose_bch_params([bit_error_rate], TARGET_CODEWORD_FAILURE, std_factor=0.0)
+
+
+def code_suffices(t: int, m: int, bit_error_rates: dict[int, float]) -> bool:
+    """Whether BCH ``(t, m)`` meets the codeword failure target at the worst measured rate."""
+    worst = max(bit_error_rates.values())
+    failure = ecc.codeword_failure_probability(t, ecc.bch_code(t, m).codeword_bits, worst)
+    return failure <= TARGET_CODEWORD_FAILURE
+
+
+def _recovers(soft: np.ndarray, audio: bytes, passphrase: bytes) -> bool:
     try:
-        recovered, _, _ = container.unpack(embedder.extract_soft(image, capacity), passphrase)
+        recovered, _, _ = container.unpack(soft, passphrase)
     except StegavoxError:
         return False
     return recovered == audio
@@ -153,6 +185,13 @@ def hide(
 ) -> HideResult:
     """Hide the audio file bytes ``audio`` in ``cover``.
 
+    With ``bch_t=None`` the first attempt uses the code for :data:`FIRST_GUESS_BER` (or, if
+    that frame does not fit, the weakest code adequate for a probe of the cover). The stego
+    image is then recompressed with Pillow at the target quality and just above it; if the
+    measured bit-error rates call for a stronger code than the one used (codeword failure
+    above :data:`TARGET_CODEWORD_FAILURE`), or the payload does not come back at the target
+    quality, it is packed and embedded again with a stronger code.
+
     Args:
         cover: RGB cover image.
         audio: complete encoded audio file (see :func:`common.payload.codecs.encode_audio`).
@@ -160,9 +199,8 @@ def hide(
         passphrase: encryption passphrase.
         embedder: the hider.
         quality_target: JPEG quality the stego image must survive (checked with Pillow).
-        bch_t: BCH strength over GF(2^13); ``None`` measures the cover and picks the smallest
-            code that reaches a codeword failure rate of 1e-6, made stronger if the check fails.
-            A given ``bch_t`` is used as is (see :attr:`HideResult.survives_target`).
+        bch_t: BCH strength over GF(2^13), used as is (see :attr:`HideResult.survives_target`);
+            ``None`` chooses the code as described above.
 
     Raises:
         CoverTooSmallError: the frame does not fit.
@@ -170,29 +208,36 @@ def hide(
             given ``bch_t`` does not even survive the lossless stego image).
     """
     capacity = embedder.capacity_bits(*cover.size)
-    if bch_t is None:
-        rates = measure_bit_error_rates(embedder, cover, calibration_qualities(quality_target))
-        t, m = choose_code(rates, quality_target)
+    qualities = [quality_target] if bch_t is not None else calibration_qualities(quality_target)
+    if bch_t is not None:
+        t, m = bch_t, ecc.DEFAULT_BCH_M
     else:
-        rates, t, m = {}, bch_t, ecc.DEFAULT_BCH_M
+        t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
+        if container.frame_bits(len(audio), t, m) > capacity:
+            t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target)
     for attempt in range(STRONGER_CODE_ATTEMPTS + 1):
         frame = container.frame_bits(len(audio), t, m)
         if frame > capacity:
             raise _fit_error(capacity, audio, t, m)
         bits = container.pack(audio, meta, passphrase, t, m)
         stego = embedder.embed(cover, bits)
-        lossless = _recovers(embedder, stego, capacity, audio, passphrase)
-        survives = lossless and _recovers(embedder, jpeg_roundtrip(stego, quality_target), capacity, audio, passphrase)
-        if survives or (lossless and bch_t is not None):
-            return HideResult(stego, t, m, frame, capacity, rates, survives)
-        if bch_t is not None:
-            raise InputError(
-                f"BCH t={t} is too weak for this cover: the payload does not come back even without recompression"
-            )
-        if attempt < STRONGER_CODE_ATTEMPTS and t < ecc.MAX_BCH_T:
+        # Exact bits need no decoding to be trusted; otherwise let the container try.
+        direct = embedder.extract_soft(stego, capacity)
+        lossless = np.array_equal(direct[: bits.size] > 0, bits.astype(bool)) or _recovers(direct, audio, passphrase)
+        if not lossless:
+            if bch_t is not None or attempt == STRONGER_CODE_ATTEMPTS:
+                raise InputError(
+                    f"BCH t={t} is too weak for this cover: the payload does not come back even without recompression"
+                )
             t = min(math.ceil(1.5 * t), ecc.MAX_BCH_T)
-        else:
-            break
+            continue
+        rates, soft = measure_bit_error_rates(embedder, stego, bits, qualities)
+        survives = _recovers(soft[quality_target], audio, passphrase)
+        if bch_t is not None or (survives and code_suffices(t, m, rates)):
+            return HideResult(stego, t, m, frame, capacity, rates, survives)
+        # A margin over the new measurement, so that the next one (other bits, same cover) passes.
+        needed = choose_code(rates, quality_target, margin=RETRY_MARGIN)
+        t, m = needed if needed != (t, m) else (min(math.ceil(1.5 * t), ecc.MAX_BCH_T), m)
     raise InputError(
         f"the payload does not survive JPEG quality {quality_target} on this cover even with BCH t={t}; "
         "try a lower --quality-target, a shorter or lower-bitrate audio, or a larger cover"
@@ -202,7 +247,7 @@ def hide(
 def max_payload_bytes(embedder: Embedder, cover: Image.Image, quality_target: int) -> tuple[int, int, int]:
     """The largest audio file (bytes) :func:`hide` can put in ``cover``, and its BCH ``(t, m)``."""
     capacity = embedder.capacity_bits(*cover.size)
-    rates = measure_bit_error_rates(embedder, cover, calibration_qualities(quality_target))
+    rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target))
     t, m = choose_code(rates, quality_target)
     return container.max_payload_bytes(capacity, t, m), t, m
 

@@ -71,7 +71,7 @@ def sweep_image(
     row: dict = {"name": name, "width": width, "height": height, "capacity_bits": capacity}
     try:
         if bch_t is None:
-            rates = pipeline.measure_bit_error_rates(
+            rates = pipeline.probe_bit_error_rates(
                 embedder, cover, pipeline.calibration_qualities(quality_target), seed=seed
             )
             bch_t, bch_m = pipeline.choose_code(rates, quality_target)

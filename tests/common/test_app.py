@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +176,10 @@ def test_cover_too_small_says_what_fits(files: dict[str, Path], tmp_path: Path, 
     assert not out.exists()
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def bad_inputs(files: dict[str, Path], root: Path) -> list[tuple[list[str], str]]:
     corrupt_wav = root / "corrupt.wav"
     corrupt_wav.write_bytes(b"RIFF not really a wave file")
@@ -183,6 +189,13 @@ def bad_inputs(files: dict[str, Path], root: Path) -> list[tuple[list[str], str]
     Image.fromarray(np.full((64, 64), 40000, dtype=np.uint16)).save(deep_png)
     corrupt_png = root / "corrupt.png"
     corrupt_png.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    bomb_png = root / "bomb.png"  # a 20000x20000 header over almost no data
+    bomb_png.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0))
+        + png_chunk(b"IDAT", zlib.compress(bytes(100)))
+        + png_chunk(b"IEND", b"")
+    )
     hide = ["hide", "--out", str(root / "stego.png")]
     speech, cover = str(files["speech"]), str(files["cover"])
     return [
@@ -191,6 +204,7 @@ def bad_inputs(files: dict[str, Path], root: Path) -> list[tuple[list[str], str]
         (hide + ["--audio", str(nan_wav), "--cover", str(files["cover"])], "NaN"),
         (hide + ["--audio", str(files["speech"]), "--cover", str(deep_png)], "8-bit"),
         (hide + ["--audio", str(files["speech"]), "--cover", str(corrupt_png)], "not a readable image"),
+        (hide + ["--audio", str(files["speech"]), "--cover", str(bomb_png)], "too large"),
         (hide + ["--audio", str(files["speech"]), "--cover", str(files["small_cover"])], "cover too small"),
         (["hide", "--audio", speech, "--cover", cover, "--out", str(root / "x.jpg")], ".png"),
         (["hide", "--audio", speech, "--cover", cover, "--out", cover, "--force"], "input"),

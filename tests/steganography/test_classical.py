@@ -122,7 +122,7 @@ def test_survives_real_jpeg_at_and_above_target(seed: int) -> None:
     capacity = embedder.capacity_bits(*cover.size)
     bits = random_bits(capacity, seed)
     stego = embedder.embed(cover, bits)
-    assert psnr(cover, stego) > 42.0
+    assert psnr(cover, stego) > 41.0
     for quality in (75, 85, 95):
         errors = np.mean(embedder.extract(jpeg_roundtrip(stego, quality), capacity) != bits)
         assert errors < 0.005, (quality, errors)
@@ -135,8 +135,9 @@ def test_estimate_quantisation_step_finds_jpeg_step() -> None:
     cover = textured_cover(8)
     bits = random_bits(embedder.capacity_bits(*cover.size))
     recompressed = np.asarray(jpeg_roundtrip(embedder.embed(cover, bits), 85), dtype=np.float32)
-    coefficients = (luma_blocks(torch.from_numpy(recompressed)) @ dct_basis(AC_POSITIONS[:8]).T).numpy()
-    table = jpeg_luma_quantisation(85)[AC_POSITIONS[:8, 0], AC_POSITIONS[:8, 1]]
+    positions = AC_POSITIONS[: embedder.bits_per_block]
+    coefficients = (luma_blocks(torch.from_numpy(recompressed)) @ dct_basis(positions).T).numpy()
+    table = jpeg_luma_quantisation(85)[positions[:, 0], positions[:, 1]]
     for index, step in enumerate(embedder.steps):
         estimate = estimate_quantisation_step(coefficients[:, index], step)
         assert estimate == table[index] or step % table[index] == 0, (index, estimate, table[index], step)
