@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,11 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_PIXELS and twice that: make the limit strict.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             image.load()
             mode = image.mode
             bits = image.info.get("bits") or (8 if mode in {"1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr"} else 16)
@@ -33,7 +38,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             return image.convert("RGB")
     except InputError:
         raise
-    except Image.DecompressionBombError as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise InputError(f"{path}: image too large (decompression bomb guard: {err})") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise InputError(f"{path}: not a readable image ({err})") from err

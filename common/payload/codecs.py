@@ -15,7 +15,6 @@ import torch
 
 from common.audio import resample
 from common.errors import InputError
-from datamodules.synthetic import synthesise_speech
 
 CODECS = ("pcm16", "flac", "opus")
 
@@ -136,6 +135,8 @@ def _measured_size_model(
     codec: str, sample_rate: int, channels: int, bitrate_kbps: int | None
 ) -> tuple[float, float]:
     """(bytes per second, fixed bytes) of ``codec`` on a synthetic utterance."""
+    from datamodules.synthetic import synthesise_speech  # scipy.signal: only when estimating sizes
+
     short_seconds, long_seconds = _ESTIMATE_SECONDS
     rng = np.random.default_rng(1)
     num_samples = int(long_seconds * _ESTIMATE_SYNTHESIS_RATE)

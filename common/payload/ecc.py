@@ -143,7 +143,7 @@ class BCHCode:
         return data, corrected
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=None)
 def bch_code(t: int, m: int = DEFAULT_BCH_M) -> BCHCode:
     """A shared :class:`BCHCode` for ``(t, m)`` (building the tables costs a little)."""
     return BCHCode(t, m)

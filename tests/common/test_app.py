@@ -257,3 +257,42 @@ def test_sweep_writes_json_plot_and_table(tmp_path: Path, capsys) -> None:
     assert (out_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "JPEG Q" in capsys.readouterr().out
     assert app.main(argv) == 2  # results exist, no --force
+
+
+def test_enhance_keeps_rate_channels_and_length(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "enhanced.flac"
+    assert app.main(["enhance", str(files["stereo"]), str(out)]) == 0
+    enhanced, rate = sf.read(out, always_2d=True)
+    original, _ = sf.read(files["stereo"], always_2d=True)
+    assert rate == 44100 and enhanced.shape == original.shape
+    assert np.isfinite(enhanced).all() and np.abs(enhanced).max() <= 1.0
+    assert not np.allclose(enhanced, original, atol=1e-3)
+
+
+@pytest.mark.parametrize("problem", ["exists", "suffix", "same_file", "garbage"])
+def test_enhance_bad_input_exits_2_and_writes_nothing(problem: str, files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    source, out = files["speech"], tmp_path / "out.wav"
+    if problem == "exists":
+        out.write_bytes(b"keep me")
+    elif problem == "suffix":
+        out = tmp_path / "out.mp3"
+    elif problem == "same_file":
+        out = source
+    else:
+        source = tmp_path / "garbage.wav"
+        source.write_bytes(b"RIFF\x00\x00not audio")
+    before = out.read_bytes() if out.exists() else None
+    assert app.main(["enhance", str(source), str(out)]) == 2
+    one_error_line(capsys)
+    assert (out.read_bytes() if out.exists() else None) == before
+
+
+def test_hide_with_enhance_round_trips(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    stego, out = tmp_path / "stego.png", tmp_path / "out.flac"
+    hide = ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
+    assert app.main(hide + ["--codec", "flac", "--bch-t", "16", "--enhance"]) == 0
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 0
+    revealed, rate = sf.read(out)
+    plain = sf.read(files["speech"])[0]
+    assert rate == 16000 and revealed.shape == plain.shape
+    assert not np.allclose(revealed, plain, atol=1e-3), "--enhance did not change the audio"

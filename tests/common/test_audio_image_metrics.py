@@ -71,3 +71,12 @@ def test_metrics():
     image = torch.rand(1, 3, 32, 32)
     assert psnr(image, image) > 80 and ssim(image, image) > 0.999
     assert torch.isnan(pesq_wb(torch.zeros(1, 16000), torch.randn(1, 16000))).all()
+
+
+def test_decompression_bomb_guard_is_strict(tmp_path, monkeypatch):
+    import common.image
+
+    Image.new("RGB", (15, 10)).save(tmp_path / "big.png")
+    monkeypatch.setattr(common.image, "MAX_PIXELS", 100)  # 150 pixels: Pillow would only warn
+    with pytest.raises(InputError, match="decompression bomb"):
+        open_image(tmp_path / "big.png")
