@@ -25,6 +25,7 @@ from steganography.embedder import Embedder
 #: Embedders by ``--method`` name: ``"module:Class"``, imported on first use.
 _EMBEDDERS: dict[str, str] = {
     "classical": "steganography.classical:ClassicalEmbedder",
+    "inn": "steganography.inn_embedder:INNEmbedder",
 }
 
 #: Qualities above the target at which the raw bit-error rate is also measured (capped at 95):

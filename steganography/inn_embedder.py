@@ -1,0 +1,153 @@
+"""The learned hider behind ``--method inn``: the shipped :class:`InvertibleHider` as an :class:`Embedder`.
+
+The network is fully convolutional with block size ``s = 2**levels``: it hides ``message_channels``
+bits per ``s × s`` block. Any cover works: the largest top-left region whose sides are multiples
+of ``s`` carries the message (aligned with JPEG's 8×8 grid), the right and bottom borders are left
+unchanged. Bit ``k`` is entry ``k`` of the row-major ``(C_m, H/s, W/s)`` message (bit 1 ↔ +1);
+capacity not used by the payload is filled with seeded pseudo-random bits, the distribution the
+network was trained on. Soft bits are the revealed values (positive means 1).
+
+The region is processed in tiles of the training crop size (``tile_size`` in the checkpoint's
+metadata), so that the attention gates' global statistics match training; a tile never crosses
+the 8×8 grid, and bit ``k`` keeps its place in the whole-image message.
+
+Checkpoints hold only the hider's weights, its constructor arguments and training metadata
+(see :func:`save_hider`); no LPIPS or Zhu-Net weights.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from common.image import pil_to_tensor, tensor_to_pil
+from steganography.channel import quantize_ste
+from steganography.embedder import Embedder
+from steganography.inn import InvertibleHider
+
+#: The checkpoint shipped with the package.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "inn_small.pt"
+#: Constructor arguments of :class:`InvertibleHider` stored in a checkpoint.
+HIDER_ARGUMENTS = ("levels", "message_channels", "num_blocks", "width", "depth", "clamp")
+#: Seed of the filler bits written into capacity the payload does not use.
+FILLER_SEED = 0x1CE
+
+
+def save_hider(path: str | os.PathLike, hider: InvertibleHider, config: dict[str, Any], **metadata: Any) -> None:
+    """Write ``hider``'s weights, its constructor ``config`` (:data:`HIDER_ARGUMENTS`) and ``metadata``."""
+    missing = set(HIDER_ARGUMENTS) - set(config)
+    if missing:
+        raise ValueError(f"config lacks {sorted(missing)}")
+    state = {key: value.detach().cpu().clone() for key, value in hider.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": {key: config[key] for key in HIDER_ARGUMENTS}, "state_dict": state, "metadata": metadata}, path)
+
+
+def load_hider(path: str | os.PathLike) -> tuple[InvertibleHider, dict[str, Any]]:
+    """The hider saved by :func:`save_hider` (eval mode, CPU) and its metadata.
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"INN checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    hider = InvertibleHider(**checkpoint["config"])
+    hider.load_state_dict(checkpoint["state_dict"])
+    return hider.eval(), checkpoint.get("metadata", {})
+
+
+def export_task_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, **metadata: Any) -> None:
+    """Export the hider of an :class:`~steganography.tasks.inn.INNHidingTask` Lightning checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = {key: state["hyper_parameters"][key] for key in HIDER_ARGUMENTS}
+    hider = InvertibleHider(**config)
+    hider.load_state_dict({k.removeprefix("hider."): v for k, v in state["state_dict"].items() if k.startswith("hider.")})
+    save_hider(out, hider, config, trained_steps=int(state.get("global_step", 0)), **metadata)
+
+
+class INNEmbedder(Embedder):
+    """Hide bits with the trained invertible network (see the module docstring).
+
+    Args:
+        checkpoint: hider checkpoint written by :func:`save_hider`.
+        quality_target: accepted for the common embedder interface; the network was trained for
+            a range of JPEG qualities and embeds the same way for every target.
+        device: torch device to run the network on.
+    """
+
+    name = "inn"
+
+    def __init__(
+        self, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, quality_target: int | None = None, device: str = "cpu"
+    ) -> None:
+        self.hider, self.metadata = load_hider(checkpoint)
+        self.tile_size = self.metadata.get("tile_size")
+        if self.tile_size is not None and self.tile_size % self.hider.block_size:
+            raise ValueError(f"tile_size {self.tile_size} is not a multiple of the block size {self.hider.block_size}")
+        self.device = torch.device(device)
+        self.hider.to(self.device)
+        self.quality_target = quality_target
+
+    def _region(self, width: int, height: int) -> tuple[int, int]:
+        """Height and width of the top-left region that carries the message."""
+        size = self.hider.block_size
+        return height - height % size, width - width % size
+
+    def capacity_bits(self, width: int, height: int) -> int:
+        region_height, region_width = self._region(width, height)
+        if region_height == 0 or region_width == 0:
+            return 0
+        return self.hider.bits_per_image(region_height, region_width)
+
+    def _message(self, bits: np.ndarray, region_height: int, region_width: int) -> torch.Tensor:
+        shape = self.hider.message_shape(region_height, region_width)
+        capacity = int(np.prod(shape))
+        bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
+        if bits.size > capacity:
+            raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
+        filler = np.random.default_rng(FILLER_SEED).integers(0, 2, capacity, dtype=np.uint8)
+        filler[: bits.size] = bits
+        signs = torch.from_numpy(filler.astype(np.float32) * 2 - 1)
+        return signs.reshape(1, *shape).to(self.device)
+
+    def _tiles(self, region_height: int, region_width: int) -> list[tuple[slice, slice, slice, slice]]:
+        """Pixel and message-cell slices ``(rows, cols, cell_rows, cell_cols)`` of each tile."""
+        tile, size = self.tile_size or max(region_height, region_width), self.hider.block_size
+        tiles = []
+        for top in range(0, region_height, tile):
+            bottom = min(top + tile, region_height)
+            for left in range(0, region_width, tile):
+                right = min(left + tile, region_width)
+                tiles.append((slice(top, bottom), slice(left, right), slice(top // size, bottom // size), slice(left // size, right // size)))
+        return tiles
+
+    @torch.inference_mode()
+    def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
+        region_height, region_width = self._region(*cover.size)
+        if region_height == 0 or region_width == 0:
+            raise ValueError(f"a {cover.width}x{cover.height} cover is smaller than one {self.hider.block_size}-pixel block")
+        image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
+        message = self._message(bits, region_height, region_width)
+        stego = image.clone()
+        for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
+            stego[..., rows, cols] = quantize_ste(self.hider(image[..., rows, cols], message[..., cell_rows, cell_cols])[0])
+        return tensor_to_pil(stego[0].cpu())
+
+    @torch.inference_mode()
+    def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
+        capacity = self.capacity_bits(*stego.size)
+        if num_bits > capacity:
+            raise ValueError(f"asked for {num_bits} bits but a {stego.width}x{stego.height} image holds {capacity}")
+        region_height, region_width = self._region(*stego.size)
+        image = pil_to_tensor(stego.convert("RGB")).unsqueeze(0).to(self.device)
+        revealed = torch.empty(1, *self.hider.message_shape(region_height, region_width), device=self.device)
+        for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
+            revealed[..., cell_rows, cell_cols] = self.hider.reveal(image[..., rows, cols])
+        return revealed.reshape(-1)[:num_bits].float().cpu().numpy()

@@ -1,0 +1,223 @@
+"""LightningModule of the invertible hider (G) trained through a JPEG channel against Zhu-Net (D).
+
+Each step draws random ±1 bits (the real payload is encrypted and BCH-coded, so uniformly random)
+filling :meth:`InvertibleHider.message_shape`, hides them, passes the stego image through
+:class:`~steganography.channel.JpegChannel` (8-bit quantisation, then identity, kornia's
+differentiable JPEG or Pillow's real JPEG with a straight-through gradient) and reveals them.
+
+Generator loss: ``payload_weight·payload + lpips_weight·LPIPS + image_weight·image +
+adversarial_weight·adversarial``, with image losses on the *8-bit* stego image. The
+discriminator step trains Zhu-Net on covers vs detached 8-bit stego images. Both optimisers clip
+their gradient norms; a step whose loss or gradients are not finite is skipped and counted in
+``train/skipped_steps``.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.media import log_images
+from common.metrics import psnr, ssim
+from steganography.channel import JpegChannel, quantize_ste
+from steganography.inn import InvertibleHider
+from steganography.perceptual import LPIPSLoss
+from steganography.zhunet import ZhuNet
+
+COVER, STEGO = 0, 1
+
+
+def random_message(hider: InvertibleHider, images: torch.Tensor) -> torch.Tensor:
+    """Uniformly random ±1 bits filling the message of ``images (B, 3, H, W)``."""
+    shape = (images.shape[0], *hider.message_shape(images.shape[-2], images.shape[-1]))
+    return torch.randint(0, 2, shape, device=images.device).to(images.dtype) * 2 - 1
+
+
+def bit_accuracy(revealed: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+    """Fraction of bits whose sign is right, per image ``(B,)``."""
+    return ((revealed > 0) == (message > 0)).flatten(1).float().mean(dim=1)
+
+
+class INNHidingTask(pl.LightningModule):
+    """Train :class:`InvertibleHider` through a JPEG channel, optionally against a Zhu-Net.
+
+    Args:
+        levels: Haar levels of the hider (block size ``2**levels``).
+        message_channels: bits per block.
+        num_blocks: affine coupling blocks.
+        width: growth rate of the coupling subnets.
+        depth: dense layers per subnet.
+        clamp: soft-clamp bound of the coupling log-scales.
+        payload_loss: ``"bce"`` (BCE-with-logits, revealed values as logits) or ``"l1"`` (to ±1).
+        payload_weight: λ1.
+        lpips_weight: λ2; 0 never builds LPIPS (needs local pretrained weights otherwise).
+        image_loss: ``"mse"`` or ``"l1"`` between the 8-bit stego image and the cover.
+        image_weight: λ3.
+        adversarial_weight: λ4; 0 builds no Zhu-Net and skips the discriminator step.
+        identity_weight: channel probability of quantisation only.
+        differentiable_weight: channel probability of kornia's differentiable JPEG.
+        real_weight: channel probability of Pillow JPEG (straight-through gradient).
+        quality_range: inclusive JPEG quality range drawn in training.
+        real_backward: gradient of the real-JPEG path, ``"differentiable"`` or ``"identity"``.
+        detector_channels: Zhu-Net conv block widths.
+        detector_hidden: Zhu-Net hidden FC width.
+        detector_colour: Zhu-Net SRM input, ``"rgb"`` or ``"grey"``.
+        lr: hider learning rate (Adam).
+        detector_lr: Zhu-Net learning rate (Adam).
+        gradient_clip: max gradient norm of both optimisers.
+        val_qualities: real Pillow JPEG qualities of the validation bit accuracies.
+        num_logged_images: fixed validation images shown in TensorBoard.
+    """
+
+    def __init__(
+        self,
+        levels: int = 3,
+        message_channels: int = 1,
+        num_blocks: int = 8,
+        width: int = 32,
+        depth: int = 4,
+        clamp: float = 2.0,
+        payload_loss: str = "bce",
+        payload_weight: float = 1.0,
+        lpips_weight: float = 1.0,
+        image_loss: str = "mse",
+        image_weight: float = 1000.0,
+        adversarial_weight: float = 0.01,
+        identity_weight: float = 1.0,
+        differentiable_weight: float = 2.0,
+        real_weight: float = 1.0,
+        quality_range: tuple[int, int] = (50, 95),
+        real_backward: str = "differentiable",
+        detector_channels: tuple[int, ...] = (32, 32, 64, 128),
+        detector_hidden: int = 1024,
+        detector_colour: str = "rgb",
+        lr: float = 1e-4,
+        detector_lr: float = 1e-4,
+        gradient_clip: float = 1.0,
+        val_qualities: tuple[int, ...] = (50, 75, 90),
+        num_logged_images: int = 4,
+    ) -> None:
+        super().__init__()
+        if payload_loss not in {"bce", "l1"} or image_loss not in {"mse", "l1"}:
+            raise ValueError(f"payload_loss must be 'bce' or 'l1' and image_loss 'mse' or 'l1', got {payload_loss!r}, {image_loss!r}")
+        if min(payload_weight, lpips_weight, image_weight, adversarial_weight) < 0:
+            raise ValueError("loss weights must be >= 0")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.hider = InvertibleHider(levels, message_channels, num_blocks, width, depth, clamp)
+        self.channel = JpegChannel(identity_weight, differentiable_weight, real_weight, tuple(quality_range), real_backward)
+        self.lpips = LPIPSLoss() if lpips_weight > 0 else None
+        self.detector = (
+            ZhuNet(detector_colour, channels=tuple(detector_channels), hidden_features=detector_hidden)
+            if adversarial_weight > 0
+            else None
+        )
+
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        """Module state without the frozen LPIPS network (pretrained weights are not ours to ship)."""
+        state = super().state_dict(*args, **kwargs)
+        return {key: value for key, value in state.items() if not key.startswith("lpips.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load a state saved by :meth:`state_dict` (the LPIPS weights come from disk, not from it)."""
+        if self.lpips is not None:
+            state_dict = {**state_dict, **{f"lpips.{k}": v for k, v in self.lpips.state_dict().items()}}
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def payload_loss(self, revealed: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        """Mean bit loss of revealed values against the ±1 ``message``."""
+        if self.hparams.payload_loss == "bce":
+            return F.binary_cross_entropy_with_logits(revealed, (message > 0).to(revealed.dtype))
+        return F.l1_loss(revealed, message)
+
+    def image_loss(self, stego8: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+        """Mean pixel loss of the 8-bit stego image."""
+        return F.mse_loss(stego8, cover) if self.hparams.image_loss == "mse" else F.l1_loss(stego8, cover)
+
+    def detector_loss(self, cover: torch.Tensor, stego8: torch.Tensor) -> torch.Tensor:
+        """Zhu-Net cross-entropy on covers (label 0) and stego images (label 1)."""
+        logits = self.detector(torch.cat([cover, stego8]))
+        labels = torch.cat([torch.full_like(cover[:, 0, 0, 0], COVER), torch.full_like(cover[:, 0, 0, 0], STEGO)])
+        return F.cross_entropy(logits, labels.long())
+
+    def generator_losses(self, cover: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Hide random bits in ``cover``, pass the channel, reveal; every weighted term and the total."""
+        message = random_message(self.hider, cover)
+        stego, _ = self.hider(cover, message)
+        stego8 = quantize_ste(stego)
+        revealed = self.hider.reveal(self.channel(stego))
+        losses = {"payload": self.payload_loss(revealed, message), "image": self.image_loss(stego8, cover)}
+        total = self.hparams.payload_weight * losses["payload"] + self.hparams.image_weight * losses["image"]
+        if self.lpips is not None:
+            losses["lpips"] = self.lpips(stego8, cover).mean()
+            total = total + self.hparams.lpips_weight * losses["lpips"]
+        if self.detector is not None:
+            fooled = torch.full_like(cover[:, 0, 0, 0], COVER).long()
+            losses["adversarial"] = F.cross_entropy(self.detector(stego8), fooled)
+            total = total + self.hparams.adversarial_weight * losses["adversarial"]
+        losses["bit_accuracy"] = bit_accuracy(revealed.detach(), message).mean()
+        return {**losses, "loss": total, "stego8": stego8.detach()}
+
+    def _finite_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[nn.Parameter]) -> bool:
+        """Backward, clip and step unless the loss or a gradient is not finite (then skip)."""
+        optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return False
+        self.manual_backward(loss)
+        gradients = [p.grad for p in parameters if p.grad is not None]
+        if not all(torch.isfinite(g).all() for g in gradients):
+            optimizer.zero_grad(set_to_none=True)
+            return False
+        self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+        return True
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        cover = batch["image"]
+        optimizers = self.optimizers()
+        hider_optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
+        skipped = 0
+        out = self.generator_losses(cover)
+        skipped += not self._finite_step(hider_optimizer, out["loss"], list(self.hider.parameters()))
+        logs = {f"train/{k}": v.detach() for k, v in out.items() if k != "stego8"}
+        if self.detector is not None:
+            detector_loss = self.detector_loss(cover, out["stego8"])
+            skipped += not self._finite_step(optimizers[1], detector_loss, list(self.detector.parameters()))
+            logs["train/detector_loss"] = detector_loss.detach()
+        logs["train/skipped_steps"] = torch.tensor(float(skipped))
+        self.log_dict(logs, prog_bar=False)
+        self.log("train/bits", logs["train/bit_accuracy"], prog_bar=True, logger=False)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        cover = batch["image"]
+        message = random_message(self.hider, cover)
+        stego8 = quantize_ste(self.hider(cover, message)[0])
+        metrics = {
+            "val/bit_accuracy_identity": bit_accuracy(self.hider.reveal(stego8), message).mean(),
+            "val/psnr": psnr(stego8, cover),
+            "val/ssim": ssim(stego8, cover),
+        }
+        for quality in self.hparams.val_qualities:
+            accuracy = bit_accuracy(self.hider.reveal(self.channel.real_jpeg(stego8, int(quality))), message)
+            metrics[f"val/bit_accuracy_q{quality}"] = accuracy.mean()
+            metrics[f"val/bit_exact_q{quality}"] = (accuracy == 1).float().mean()
+        if self.lpips is not None:
+            metrics["val/lpips"] = self.lpips(stego8, cover).mean()
+        if self.detector is not None:
+            logits = self.detector(torch.cat([cover, stego8]))
+            labels = torch.cat([torch.zeros_like(cover[:, 0, 0, 0]), torch.ones_like(cover[:, 0, 0, 0])])
+            metrics["val/detector_accuracy"] = (logits.argmax(dim=1) == labels.long()).float().mean()
+        self.log_dict(metrics, sync_dist=True)
+        if batch_idx == 0:
+            k = self.hparams.num_logged_images
+            log_images(self, "val/cover", cover[:k])
+            log_images(self, "val/stego", stego8[:k])
+            log_images(self, "val/residual_x10", ((stego8[:k] - cover[:k]) * 10 + 0.5).clamp(0, 1))
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        optimizers = [torch.optim.Adam(self.hider.parameters(), lr=self.hparams.lr)]
+        if self.detector is not None:
+            optimizers.append(torch.optim.Adam(self.detector.parameters(), lr=self.hparams.detector_lr))
+        return optimizers

@@ -1,0 +1,126 @@
+"""INNEmbedder: checkpoint round trip, any image size with unchanged borders, the shipped model,
+and ``--method inn`` in the embedder registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datamodules.synthetic import procedural_image
+from steganography import pipeline
+from steganography.inn import InvertibleHider
+from steganography.inn_embedder import DEFAULT_CHECKPOINT, INNEmbedder, export_task_checkpoint, load_hider, save_hider
+
+CONFIG = {"levels": 3, "message_channels": 2, "num_blocks": 2, "width": 4, "depth": 1, "clamp": 2.0}
+
+
+@pytest.fixture
+def random_checkpoint(tmp_path: Path) -> Path:
+    """A small hider with random (non-identity) weights, saved as a checkpoint."""
+    torch.manual_seed(0)
+    hider = InvertibleHider(**CONFIG)
+    with torch.no_grad():
+        for parameter in hider.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    path = tmp_path / "hider.pt"
+    save_hider(path, hider, CONFIG, note="test")
+    return path
+
+
+def cover(width: int, height: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(procedural_image(np.random.default_rng(seed), height, width))
+
+
+def test_checkpoint_round_trip_restores_the_network(random_checkpoint: Path) -> None:
+    hider, metadata = load_hider(random_checkpoint)
+    assert metadata == {"note": "test"} and not hider.training
+    reloaded, _ = load_hider(random_checkpoint)
+    images = torch.rand(1, 3, 16, 16)
+    assert torch.equal(hider.reveal(images), reloaded.reveal(images))
+    with pytest.raises(ValueError, match="config lacks"):
+        save_hider(random_checkpoint, hider, {"levels": 3})
+    with pytest.raises(FileNotFoundError):
+        load_hider(random_checkpoint.parent / "missing.pt")
+
+
+def test_capacity_counts_whole_blocks(random_checkpoint: Path) -> None:
+    embedder = INNEmbedder(random_checkpoint)
+    assert embedder.name == "inn"
+    assert embedder.capacity_bits(70, 45) == 2 * 8 * 5
+    assert embedder.capacity_bits(64, 64) == 2 * 64
+    assert embedder.capacity_bits(7, 100) == 0
+
+
+def test_any_size_keeps_the_borders_and_returns_8_bit_rgb(random_checkpoint: Path) -> None:
+    embedder = INNEmbedder(random_checkpoint)
+    image = cover(45, 38)
+    bits = np.random.default_rng(1).integers(0, 2, 30, dtype=np.uint8)
+    stego = embedder.embed(image, bits)
+    assert stego.mode == "RGB" and stego.size == image.size
+    before, after = np.asarray(image), np.asarray(stego)
+    assert np.array_equal(before[32:], after[32:]) and np.array_equal(before[:, 40:], after[:, 40:])
+    assert not np.array_equal(before[:32, :40], after[:32, :40])
+    soft = embedder.extract_soft(stego, 30)
+    assert soft.shape == (30,) and soft.dtype == np.float32
+    with pytest.raises(ValueError):
+        embedder.extract_soft(stego, embedder.capacity_bits(45, 38) + 1)
+    with pytest.raises(ValueError):
+        embedder.embed(image, np.zeros(embedder.capacity_bits(45, 38) + 1, dtype=np.uint8))
+
+
+def test_tiles_are_processed_like_training_crops(random_checkpoint: Path, tmp_path: Path) -> None:
+    hider, _ = load_hider(random_checkpoint)
+    tiled = tmp_path / "tiled.pt"
+    save_hider(tiled, hider, CONFIG, tile_size=16)
+    embedder = INNEmbedder(tiled)
+    image = cover(40, 35)
+    bits = np.random.default_rng(3).integers(0, 2, embedder.capacity_bits(40, 32), dtype=np.uint8)
+    stego = embedder.embed(image, bits)
+    # The tile at rows 16..32, columns 32..40 is hidden on its own with its part of the message.
+    message = torch.from_numpy(bits.astype(np.float32) * 2 - 1).reshape(1, 2, 4, 5)
+    tile = torch.from_numpy(np.asarray(image)[16:32, 32:40].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        expected = hider(tile, message[..., 2:4, 4:5])[0].clamp(0, 1).mul(255).round()
+    assert np.array_equal(np.asarray(stego)[16:32, 32:40], expected[0].permute(1, 2, 0).numpy().astype(np.uint8))
+    with torch.no_grad():
+        revealed = hider.reveal(torch.from_numpy(np.asarray(stego)[16:32, 32:40].copy()).permute(2, 0, 1)[None].float() / 255)
+    soft = embedder.extract_soft(stego, embedder.capacity_bits(40, 35)).reshape(2, 4, 5)
+    assert np.allclose(soft[:, 2:4, 4:5], revealed[0].numpy())
+    save_hider(tiled, hider, CONFIG, tile_size=12)
+    with pytest.raises(ValueError, match="multiple of the block size"):
+        INNEmbedder(tiled)
+
+
+def test_export_of_a_task_checkpoint(tmp_path: Path) -> None:
+    from steganography.tasks.inn import INNHidingTask
+
+    task = INNHidingTask(**CONFIG, lpips_weight=0.0, adversarial_weight=0.0)
+    lightning_checkpoint = tmp_path / "last.ckpt"
+    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "global_step": 7}, lightning_checkpoint)
+    export_task_checkpoint(lightning_checkpoint, tmp_path / "exported.pt")
+    hider, metadata = load_hider(tmp_path / "exported.pt")
+    assert metadata["trained_steps"] == 7
+    for key, value in task.hider.state_dict().items():
+        assert torch.equal(hider.state_dict()[key], value)
+
+
+def test_shipped_checkpoint_hides_and_reveals_losslessly() -> None:
+    embedder = INNEmbedder()
+    assert DEFAULT_CHECKPOINT.stat().st_size < 8 * 2**20  # "a few MB": weights + hyper-parameters only
+    image = cover(128, 96, seed=5)
+    capacity = embedder.capacity_bits(*image.size)
+    bits = np.random.default_rng(2).integers(0, 2, capacity, dtype=np.uint8)
+    stego = embedder.embed(image, bits)
+    accuracy = float(np.mean(embedder.extract(stego, capacity) == bits))
+    assert accuracy > 0.95
+    difference = np.asarray(stego, dtype=np.float64) - np.asarray(image, dtype=np.float64)
+    assert 10 * np.log10(255**2 / np.mean(difference**2)) > 30.0
+
+
+def test_registered_as_method_inn() -> None:
+    assert "inn" in pipeline.available_embedders()
+    assert isinstance(pipeline.make_embedder("inn", quality_target=75), INNEmbedder)

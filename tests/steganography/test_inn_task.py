@@ -1,0 +1,119 @@
+"""INNHidingTask: the demo config trains with finite losses, the NaN guard skips bad steps,
+LPIPS is never built on random weights and never saved in checkpoints."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torchvision
+import yaml
+from lightning.pytorch.loggers import CSVLogger
+
+from common.cli import main
+from steganography.perceptual import PretrainedWeightsMissingError, default_backbone_checkpoint
+from steganography.tasks.inn import INNHidingTask, bit_accuracy, random_message
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = ROOT / "trainer_configs" / "demo" / "inn.yaml"
+
+
+def demo_task(**overrides) -> INNHidingTask:
+    """The task with the demo overlay's model arguments."""
+    init_args = yaml.safe_load(DEMO_CONFIG.read_text())["model"]["init_args"]
+    return INNHidingTask(**{**init_args, **overrides})
+
+
+def test_demo_config_trains_with_finite_losses_and_logs_validation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning"])
+    main(
+        [
+            "fit",
+            "-c", str(ROOT / "trainer_configs" / "inn.yaml"),
+            "-c", str(DEMO_CONFIG),
+            "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.accelerator=cpu",
+            "--trainer.max_steps=4",
+            "--trainer.limit_train_batches=2",
+            "--trainer.val_check_interval=1",
+            "--trainer.limit_val_batches=1",
+            "--trainer.num_sanity_val_steps=0",
+            "--trainer.log_every_n_steps=1",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+        ]
+    )  # fmt: skip
+    metrics_file = next(tmp_path.rglob("metrics.csv"))
+    header, *rows = [line.split(",") for line in metrics_file.read_text().splitlines()]
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        for name, value in zip(header, row):
+            if value:
+                values.setdefault(name, []).append(float(value))
+    for name in ("train/loss", "train/payload", "train/image", "train/adversarial", "train/detector_loss"):
+        assert values[name] and all(math.isfinite(v) for v in values[name]), name
+    assert values["train/skipped_steps"] == [0.0, 0.0]  # max_steps counts G and D steps: 2 batches
+    for name in ("bit_accuracy_identity", "bit_accuracy_q50", "bit_accuracy_q75", "bit_accuracy_q90", "detector_accuracy"):
+        assert 0.0 <= values[f"val/{name}"][0] <= 1.0, name
+    assert values["val/psnr"][0] > 30.0  # near-identity at initialisation, measured on 8-bit stego
+    assert "val/lpips" not in values
+
+
+def test_non_finite_loss_skips_the_step_and_leaves_weights_unchanged(tmp_path):
+    task = demo_task(adversarial_weight=0.0)
+    before = {k: v.clone() for k, v in task.hider.state_dict().items()}
+    original = task.generator_losses
+
+    def poisoned(cover):
+        out = original(cover)
+        return {**out, "loss": out["loss"] * float("nan")}
+
+    task.generator_losses = poisoned
+    images = torch.rand(2, 3, 64, 64)
+    loader = torch.utils.data.DataLoader(list(images), batch_size=2, collate_fn=lambda items: {"image": torch.stack(items)})
+    trainer = pl.Trainer(
+        max_epochs=1, logger=CSVLogger(tmp_path), enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(task, train_dataloaders=loader)
+    assert trainer.callback_metrics["train/skipped_steps"] == 1.0
+    for key, value in task.hider.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_lpips_offline_raises_and_zero_weight_never_builds_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(PretrainedWeightsMissingError):
+        demo_task(lpips_weight=1.0)
+    assert demo_task(lpips_weight=0.0).lpips is None
+
+
+def test_lpips_weights_stay_out_of_checkpoints(tmp_path, monkeypatch):
+    # Random AlexNet features stand in for the pretrained file, only to build the loss offline.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = default_backbone_checkpoint("alex")
+    path.parent.mkdir(parents=True)
+    features = torchvision.models.alexnet().features.state_dict()
+    torch.save({f"features.{name}": tensor for name, tensor in features.items()}, path)
+    task = demo_task(lpips_weight=1.0, adversarial_weight=0.0)
+    state = task.state_dict()
+    assert state and not any(key.startswith("lpips.") for key in state)
+    assert any(key.startswith("hider.") for key in state)
+    restored = demo_task(lpips_weight=1.0, adversarial_weight=0.0)
+    restored.load_state_dict(state)
+    assert torch.equal(restored.hider.blocks[0].cover_subnet.output.weight, task.hider.blocks[0].cover_subnet.output.weight)
+
+
+def test_random_message_is_balanced_signs_of_the_hider_shape():
+    task = demo_task()
+    message = random_message(task.hider, torch.rand(4, 3, 64, 128))
+    assert message.shape == (4, 1, 8, 16)
+    assert set(message.unique().tolist()) == {-1.0, 1.0}
+    assert bit_accuracy(message, message).tolist() == [1.0] * 4
+    assert bit_accuracy(-message, message).tolist() == [0.0] * 4
