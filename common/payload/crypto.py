@@ -8,6 +8,7 @@ attacked offline. These parameters are part of container format version 1.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -27,8 +28,13 @@ SCRYPT_P = 1
 PASSPHRASE_ENV_VAR = "STEGAVOX_PASSPHRASE"
 
 
+@functools.lru_cache(maxsize=4)
 def derive_key(passphrase: bytes, salt: bytes) -> bytes:
-    """The 256-bit AES key scrypt(passphrase, salt) with the module's n, r, p."""
+    """The 256-bit AES key scrypt(passphrase, salt) with the module's n, r, p.
+
+    Cached per process: ``hide`` decrypts what it just encrypted to check the stego image, and
+    re-deriving the same key would cost another scrypt.
+    """
     return Scrypt(salt=salt, length=KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase)
 
 
