@@ -12,6 +12,7 @@ Usage (from the repository root)::
 
     python benchmarks/enhancer.py                   # writes benchmarks/results/enhancer.json
     python benchmarks/enhancer.py --num-mixtures 10 --seconds 3
+    python benchmarks/enhancer.py --checkpoint candidate.pt --output candidate.json  # before shipping it
 """
 
 from __future__ import annotations
@@ -107,12 +108,12 @@ def real_time_factor(seconds: float = 10.0, threads: int = 2, repeats: int = 5) 
     }
 
 
-def run(num_mixtures: int, seconds: float) -> dict:
+def run(num_mixtures: int, seconds: float, checkpoint: Path = DEFAULT_CHECKPOINT) -> dict:
     mixtures = held_out_mixtures(num_mixtures, seconds)
     noisy = torch.stack([m["noisy"] for m in mixtures])
     clean = torch.stack([m["clean"] for m in mixtures])
-    model = load_pretrained_enhancer()
-    exported = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
+    model = load_pretrained_enhancer(checkpoint)
+    exported = torch.load(checkpoint, map_location="cpu", weights_only=True)
     timing = {}
     start = time.perf_counter()
     gated = torch.stack([spectral_gating(x) for x in noisy])
@@ -127,14 +128,15 @@ def run(num_mixtures: int, seconds: float) -> dict:
         results[name]["rtf_1_thread_shared_machine"] = timing[name] / (num_mixtures * seconds)
     return {
         "date": datetime.date.today().isoformat(),
-        "command": f"python benchmarks/enhancer.py --num-mixtures {num_mixtures} --seconds {seconds}",
+        "command": f"python benchmarks/enhancer.py --num-mixtures {num_mixtures} --seconds {seconds}"
+        + ("" if checkpoint == DEFAULT_CHECKPOINT else f" --checkpoint {checkpoint}"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared)",
         "mixtures": {
             "count": num_mixtures, "seconds": seconds, "seed": BENCHMARK_SEED, "noise_snr_db": [0.0, 10.0],
             "talker_snr_db": [5.0, 10.0], "level_dbfs": [-35.0, -15.0],
             "description": "synthesised speech + synthesised competing talker + synthesised noise, seeds unseen in training",
         },
-        "shipped_model": {"path": str(DEFAULT_CHECKPOINT.relative_to(ROOT)), "params": model.num_parameters(), "config": exported["config"]},
+        "shipped_model": {"path": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint), "params": model.num_parameters(), "config": exported["config"]},
         "results": results,
         "dccrn_cl_real_time_factor": real_time_factor(),
     }
@@ -158,15 +160,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-mixtures", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="exported enhancer to measure")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON report")
     parser.add_argument("--table", action="store_true", help="print the stored results only")
     args = parser.parse_args()
     if args.table:
-        print_table(json.loads(RESULTS.read_text()))
+        print_table(json.loads(args.output.read_text()))
         return
     torch.set_num_threads(1)
-    report = run(args.num_mixtures, args.seconds)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    report = run(args.num_mixtures, args.seconds, args.checkpoint.resolve())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
 
 
