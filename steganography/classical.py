@@ -193,7 +193,7 @@ class ClassicalEmbedder(Embedder):
         bits = np.asarray(bits, dtype=np.uint8).ravel()
         width, height = cover.size
         capacity = self.capacity_bits(width, height)
-        if bits.size > capacity:
+        if bits.size > capacity or capacity == 0:
             raise ValueError(f"{bits.size} bits do not fit in a {width}x{height} cover ({capacity} bits)")
         if bits.size and bits.max() > 1:
             raise ValueError("bits must be 0 or 1")

@@ -113,6 +113,9 @@ def test_embed_rejects_too_many_or_non_binary_bits() -> None:
         embedder.embed(cover, random_bits(embedder.capacity_bits(128, 128) + 1))
     with pytest.raises(ValueError, match="0 or 1"):
         embedder.embed(cover, np.full(10, 2, dtype=np.uint8))
+    assert embedder.capacity_bits(64, 64) == 0  # the preamble alone does not fit
+    with pytest.raises(ValueError, match="do not fit"):
+        embedder.embed(textured_cover(4, 64, 64), random_bits(0))
 
 
 @pytest.mark.parametrize("seed", [5, 6, 7])
