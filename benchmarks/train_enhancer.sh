@@ -5,7 +5,7 @@
 # the time at 3-12 dB below the target, noise at -2..12 dB) and SI-SDR weight 0.2, on 1 CPU thread.
 # --trainer.max_time is cumulative over the resumed run (Lightning's Timer restores its elapsed time):
 # this run added 38 min (03:34-04:13 UTC, shared 2-core machine, load 2.3-4.2) and ended at
-# global step 1578 (G and D steps; 4.4 epochs of 120 batches of 8 x 1.5 s).
+# global step 1578 (one G and one D step per batch: 466 batches, 3.9 epochs of 120 x 8 x 1.5 s).
 # Export: python -m enhancer.pretrained runs/enhancer_demo_finetune/version_0/checkpoints/last.ckpt OUT.pt
 # Measure: python benchmarks/enhancer.py --checkpoint OUT.pt --output OUT.json
 cd "$(dirname "$0")/.."
