@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from common.audio import resample
 from datamodules.base import SplitDataModule
@@ -86,16 +86,4 @@ def pad_collate(items: list[dict]) -> dict:
 class PaddedSplitDataModule(SplitDataModule):
     """A :class:`SplitDataModule` whose loaders batch variable-length items with :func:`pad_collate`."""
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() built no dataset for this stage")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            drop_last=shuffle,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=pad_collate,
-        )
+    collate_fn = staticmethod(pad_collate)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
 
@@ -15,6 +18,9 @@ class SplitDataModule(pl.LightningDataModule):
         num_workers: loader worker processes.
         pin_memory: pin host memory (useful on GPU).
     """
+
+    #: Batches a list of items; ``None`` is PyTorch's default collation.
+    collate_fn: Callable[[list], Any] | None = None
 
     def __init__(self, batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False) -> None:
         super().__init__()
@@ -34,6 +40,7 @@ class SplitDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             drop_last=shuffle,
             persistent_workers=self.num_workers > 0,
+            collate_fn=self.collate_fn,
         )
 
     def train_dataloader(self) -> DataLoader:

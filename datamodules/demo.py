@@ -129,7 +129,20 @@ class SynthesisedNoisySpeech(Dataset):
         return {"noisy": noisy.unsqueeze(0), "clean": clean.unsqueeze(0)}
 
 
-class DemoImageDataModule(SplitDataModule):
+class GeneratedDataModule(SplitDataModule):
+    """Base of the demo datamodules: ``hparams.num_train`` training items, ``hparams.num_val``
+    validation and test items, each split built by :meth:`_dataset`."""
+
+    def _dataset(self, length: int, split: str) -> Dataset:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_set = self._dataset(self.hparams.num_train, "train")
+        self.val_set = self._dataset(self.hparams.num_val, "val")
+        self.test_set = self._dataset(self.hparams.num_val, "test")
+
+
+class DemoImageDataModule(GeneratedDataModule):
     """Procedural images for the hiders (``{"image"}``, plus ``{"secret"}`` if ``with_secret``).
 
     Args:
@@ -155,14 +168,12 @@ class DemoImageDataModule(SplitDataModule):
         super().__init__(batch_size, num_workers)
         self.save_hyperparameters()
 
-    def setup(self, stage: str | None = None) -> None:
+    def _dataset(self, length: int, split: str) -> ProceduralImages:
         hp = self.hparams
-        self.train_set = ProceduralImages(hp.num_train, hp.image_size, "train", hp.seed, hp.with_secret)
-        self.val_set = ProceduralImages(hp.num_val, hp.image_size, "val", hp.seed, hp.with_secret)
-        self.test_set = ProceduralImages(hp.num_val, hp.image_size, "test", hp.seed, hp.with_secret)
+        return ProceduralImages(length, hp.image_size, split, hp.seed, hp.with_secret)
 
 
-class DemoSpeechDataModule(SplitDataModule):
+class DemoSpeechDataModule(GeneratedDataModule):
     """Synthesised noisy/clean speech pairs for the enhancer (``{"noisy", "clean"}``).
 
     Args:
@@ -207,11 +218,6 @@ class DemoSpeechDataModule(SplitDataModule):
             hp.seed,
         )
 
-    def setup(self, stage: str | None = None) -> None:
-        self.train_set = self._dataset(self.hparams.num_train, "train")
-        self.val_set = self._dataset(self.hparams.num_val, "val")
-        self.test_set = self._dataset(self.hparams.num_val, "test")
-
 
 class PairedImageAudio(Dataset):
     """Deterministic pairs ``{"image", "audio"}`` of a procedural image and a host utterance."""
@@ -226,7 +232,7 @@ class PairedImageAudio(Dataset):
         return {**self.images[index], **self.audio[index % len(self.audio)]}
 
 
-class DemoImageAudioDataModule(SplitDataModule):
+class DemoImageAudioDataModule(GeneratedDataModule):
     """Image-in-audio pairs for PixInWav: a procedural image and a synthesised host utterance.
 
     Args:
@@ -260,8 +266,3 @@ class DemoImageAudioDataModule(SplitDataModule):
             ProceduralImages(length, hp.image_size, split, hp.seed),
             SynthesisedSpeech(length, hp.num_samples, hp.sample_rate, split, hp.seed),
         )
-
-    def setup(self, stage: str | None = None) -> None:
-        self.train_set = self._dataset(self.hparams.num_train, "train")
-        self.val_set = self._dataset(self.hparams.num_val, "val")
-        self.test_set = self._dataset(self.hparams.num_val, "test")
