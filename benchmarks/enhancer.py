@@ -56,7 +56,8 @@ def held_out_mixtures(count: int, seconds: float, seed: int = BENCHMARK_SEED) ->
         talker = torch.from_numpy(synthesise_speech(rng, num_samples, SAMPLE_RATE))
         noise = torch.from_numpy(synthesise_noise(rng, num_samples, SAMPLE_RATE))
         snr, talker_snr = float(rng.uniform(0.0, 10.0)), float(rng.uniform(5.0, 10.0))
-        noisy, clean = mix(clean, noise, snr, talker, talker_snr, level_db=float(rng.uniform(-35.0, -15.0)))
+        noisy, gain = mix(clean, noise, snr, talker, talker_snr, level_db=float(rng.uniform(-35.0, -15.0)))
+        clean = clean * gain
         mixtures.append({"noisy": noisy, "clean": clean, "snr_db": snr, "talker_snr_db": talker_snr})
     return mixtures
 

@@ -118,7 +118,7 @@ class SynthesisedNoisySpeech(Dataset):
         talker = None
         if rng.random() < self.talker_probability:
             talker = torch.from_numpy(synthesise_speech(rng, self.num_samples, self.sample_rate))
-        noisy, clean = mix(
+        noisy, gain = mix(
             clean,
             noise,
             float(rng.uniform(*self.snr_range)),
@@ -126,7 +126,7 @@ class SynthesisedNoisySpeech(Dataset):
             float(rng.uniform(*self.talker_snr_range)),
             level_db=float(rng.uniform(-35.0, -15.0)),
         )
-        return {"noisy": noisy.unsqueeze(0), "clean": clean.unsqueeze(0)}
+        return {"noisy": noisy.unsqueeze(0), "clean": (clean * gain).unsqueeze(0)}
 
 
 class GeneratedDataModule(SplitDataModule):

@@ -144,7 +144,7 @@ class DNSMixtures(Dataset):
         talker = None
         if rng.random() < self.talker_probability:
             talker, _ = self._speech(rng, exclude=choice)
-        noisy, scaled = mix(
+        noisy, gain = mix(
             speech,
             noise,
             float(rng.uniform(*self.snr_range)),
@@ -152,7 +152,6 @@ class DNSMixtures(Dataset):
             float(rng.uniform(*self.talker_snr_range)),
             float(rng.uniform(*self.level_range)),
         )
-        gain = (scaled * speech).sum() / speech.pow(2).sum().clamp_min(1e-12)  # mix's common gain
         return {"noisy": noisy.unsqueeze(0), "clean": (target * gain).unsqueeze(0)}
 
 

@@ -21,7 +21,7 @@ def mix(
     talker_snr_db: float = 10.0,
     level_db: float = -25.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mix clean speech with noise (and optionally a background talker), then set the level.
+    """Mix speech with noise (and optionally a background talker), then set the level.
 
     Args:
         clean: target speech ``(..., samples)``.
@@ -32,11 +32,12 @@ def mix(
         level_db: RMS level of the mixture in dBFS; both outputs get the same gain.
 
     Returns:
-        ``(noisy, clean)``, scaled so that ``noisy`` has the requested level and never clips.
+        ``(noisy, gain)``: the mixture at the requested level (never clipping) and the gain
+        ``(..., 1)`` applied to it, which the training target must get too.
     """
     noisy = clean + scale_to_snr(clean, noise, snr_db)
     if talker is not None:
         noisy = noisy + scale_to_snr(clean, talker, talker_snr_db)
     gain = 10 ** (level_db / 20) / rms(noisy)
     gain = torch.minimum(gain, 0.99 / noisy.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8))
-    return noisy * gain, clean * gain
+    return noisy * gain, gain
