@@ -23,7 +23,7 @@ import torch
 from common.audio import load_audio, resample
 from common.errors import InputError, StegavoxError
 from common.image import open_image
-from common.payload import codecs, container, crypto
+from common.payload import codecs, container, crypto, ecc
 from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
 from steganography import pipeline
 
@@ -87,8 +87,8 @@ def bch_strength(text: str) -> int | None:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected 'auto' or an integer, got {text!r}") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"BCH t must be in 1..64, got {value}")
+    if not 1 <= value <= ecc.MAX_BCH_T:
+        raise argparse.ArgumentTypeError(f"BCH t must be in 1..{ecc.MAX_BCH_T}, got {value}")
     return value
 
 
