@@ -17,7 +17,9 @@ Checkpoints hold only the hider's weights, its constructor arguments and trainin
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +89,49 @@ class INNEmbedder(Embedder):
     def __init__(
         self, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, quality_target: int | None = None, device: str = "cpu"
     ) -> None:
-        self.hider, self.metadata = load_hider(checkpoint)
-        self.tile_size = self.metadata.get("tile_size")
-        if self.tile_size is not None and self.tile_size % self.hider.block_size:
-            raise ValueError(f"tile_size {self.tile_size} is not a multiple of the block size {self.hider.block_size}")
-        self.device = torch.device(device)
-        self.hider.to(self.device)
+        hider, metadata = load_hider(checkpoint)
+        self._attach(hider.to(torch.device(device)), metadata, quality_target)
+
+    @classmethod
+    def from_hider(
+        cls, hider: InvertibleHider, tile_size: int | None = None, quality_target: int | None = None
+    ) -> INNEmbedder:
+        """Wrap an in-memory hider (e.g. the one a training task is fitting) without a checkpoint.
+
+        The hider stays where it is (its device, its weights); :meth:`embed` and
+        :meth:`extract_soft` run it in eval mode and restore its training mode afterwards.
+
+        Args:
+            hider: the network.
+            tile_size: side of the tiles the region is processed in (``None``: the whole region).
+            quality_target: see the class arguments.
+        """
+        embedder = cls.__new__(cls)
+        embedder._attach(hider, {} if tile_size is None else {"tile_size": tile_size}, quality_target)
+        return embedder
+
+    def _attach(self, hider: InvertibleHider, metadata: dict[str, Any], quality_target: int | None) -> None:
+        self.hider, self.metadata = hider, metadata
+        self.tile_size = metadata.get("tile_size")
+        if self.tile_size is not None and self.tile_size % hider.block_size:
+            raise ValueError(f"tile_size {self.tile_size} is not a multiple of the block size {hider.block_size}")
         self.quality_target = quality_target
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network's weights are (and where it runs)."""
+        return next(self.hider.parameters()).device
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode and no autograd for the network, restoring its training mode on exit."""
+        training = self.hider.training
+        self.hider.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.hider.train(training)
 
     def _region(self, width: int, height: int) -> tuple[int, int]:
         """Height and width of the top-left region that carries the message."""
@@ -128,26 +166,27 @@ class INNEmbedder(Embedder):
                 tiles.append((slice(top, bottom), slice(left, right), slice(top // size, bottom // size), slice(left // size, right // size)))
         return tiles
 
-    @torch.inference_mode()
     def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
         region_height, region_width = self._region(*cover.size)
         if region_height == 0 or region_width == 0:
             raise ValueError(f"a {cover.width}x{cover.height} cover is smaller than one {self.hider.block_size}-pixel block")
-        image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
-        message = self._message(bits, region_height, region_width)
-        stego = image.clone()
-        for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
-            stego[..., rows, cols] = quantize_ste(self.hider(image[..., rows, cols], message[..., cell_rows, cell_cols])[0])
+        with self._inference():
+            image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
+            message = self._message(bits, region_height, region_width)
+            stego = image.clone()
+            for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
+                tile_stego, _ = self.hider(image[..., rows, cols], message[..., cell_rows, cell_cols])
+                stego[..., rows, cols] = quantize_ste(tile_stego)
         return tensor_to_pil(stego[0].cpu())
 
-    @torch.inference_mode()
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
         capacity = self.capacity_bits(*stego.size)
         if num_bits > capacity:
             raise ValueError(f"asked for {num_bits} bits but a {stego.width}x{stego.height} image holds {capacity}")
         region_height, region_width = self._region(*stego.size)
-        image = pil_to_tensor(stego.convert("RGB")).unsqueeze(0).to(self.device)
-        revealed = torch.empty(1, *self.hider.message_shape(region_height, region_width), device=self.device)
-        for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
-            revealed[..., cell_rows, cell_cols] = self.hider.reveal(image[..., rows, cols])
+        with self._inference():
+            image = pil_to_tensor(stego.convert("RGB")).unsqueeze(0).to(self.device)
+            revealed = torch.empty(1, *self.hider.message_shape(region_height, region_width), device=self.device)
+            for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
+                revealed[..., cell_rows, cell_cols] = self.hider.reveal(image[..., rows, cols])
         return revealed.reshape(-1)[:num_bits].float().cpu().numpy()

@@ -124,3 +124,19 @@ def test_shipped_checkpoint_hides_and_reveals_losslessly() -> None:
 def test_registered_as_method_inn() -> None:
     assert "inn" in pipeline.available_embedders()
     assert isinstance(pipeline.make_embedder("inn", quality_target=75), INNEmbedder)
+
+
+def test_from_hider_wraps_an_in_memory_hider_and_restores_its_training_mode(random_checkpoint: Path) -> None:
+    hider, _ = load_hider(random_checkpoint)
+    from_checkpoint = INNEmbedder(random_checkpoint)
+    embedder = INNEmbedder.from_hider(hider.train())
+    assert embedder.tile_size is None and embedder.device == next(hider.parameters()).device
+    assert INNEmbedder.from_hider(hider, tile_size=16).tile_size == 16
+    image = cover(40, 32)
+    bits = np.random.default_rng(4).integers(0, 2, 40, dtype=np.uint8)
+    stego = embedder.embed(image, bits)
+    assert hider.training  # run in eval mode, handed back in training mode
+    assert np.array_equal(np.asarray(stego), np.asarray(from_checkpoint.embed(image, bits)))
+    assert np.array_equal(embedder.extract_soft(stego, 40), from_checkpoint.extract_soft(stego, 40)) and hider.training
+    with pytest.raises(ValueError, match="multiple of the block size"):
+        INNEmbedder.from_hider(hider, tile_size=12)
