@@ -43,11 +43,11 @@ QUALITIES = (50, 75, 90)
 METHODS = ("classical", "inn")
 
 
-def robustness(method: str, images: list[tuple[str, Image.Image]]) -> dict:
-    """Per quality: the sweep report of ``method`` tuned to that quality."""
+def robustness(method: str, images: list[tuple[str, Image.Image]], options: dict) -> dict:
+    """Per quality: the sweep report of ``method`` (built with ``options``) tuned to that quality."""
     results = {}
     for quality in QUALITIES:
-        embedder = pipeline.make_embedder(method, quality_target=quality)
+        embedder = pipeline.make_embedder(method, quality_target=quality, **options)
         report = sweep.sweep(images, embedder, [quality], quality_target=quality)
         results[quality] = report
         print(sweep.report_table(report), flush=True)
@@ -81,9 +81,9 @@ def stego_pairs(embedder: Embedder, covers: list[Image.Image], seed: int) -> tup
     return stack(covers), stack(stegos)
 
 
-def detectability(method: str, steps: int, size: int, seed: int = 0) -> dict:
-    """Held-out accuracy of a Zhu-Net trained on ``method``'s stego crops vs covers."""
-    embedder = pipeline.make_embedder(method, quality_target=75)
+def detectability(method: str, options: dict, steps: int, size: int, seed: int = 0) -> dict:
+    """Held-out accuracy of a Zhu-Net trained on ``method``'s stego crops vs covers (embedder built with ``options``)."""
+    embedder = pipeline.make_embedder(method, quality_target=75, **options)
     train_cover, train_stego = stego_pairs(embedder, crops(TRAIN_PHOTOS, 96, size, seed), seed)
     test_cover, test_stego = stego_pairs(embedder, crops(HELD_OUT_PHOTOS, 32, size, seed + 1), seed + 1)
     torch.manual_seed(seed)
@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--parts", default="throughput,robustness,detectability", help="comma-separated parts to run")
     parser.add_argument("--detector-steps", type=int, default=100)
     parser.add_argument("--detector-crop", type=int, default=96)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--inn-checkpoint", type=Path, help="hider checkpoint (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "inn.json")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -177,11 +179,12 @@ def main() -> None:
     }
     if "throughput" in parts:
         results["throughput"] = [throughput("demo/inn.yaml", 64, 4), throughput("inn.yaml", 256, 2, steps=1, warmup=False)]
+    options = {"inn": {"checkpoint": args.inn_checkpoint} if args.inn_checkpoint else {}, "classical": {}}
     if "robustness" in parts:
-        results["robustness"] = {method: robustness(method, images) for method in METHODS}
+        results["robustness"] = {method: robustness(method, images, options[method]) for method in args.methods}
     if "detectability" in parts:
         results["detectability"] = {
-            method: detectability(method, args.detector_steps, args.detector_crop) for method in METHODS
+            method: detectability(method, options[method], args.detector_steps, args.detector_crop) for method in args.methods
         }
     results["load_average"] = {"start": load_before, "end": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
