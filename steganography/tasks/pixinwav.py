@@ -34,7 +34,8 @@ class PixInWavTask(pl.LightningModule):
     noise seeded by ``(seed, batch index, channel index)`` so that the numbers are repeatable.
     Logged per stage: ``snr`` (container vs host waveform, dB), ``loss`` terms (clean reveal)
     and, per channel ``<name>``, ``<name>/ssim``, ``<name>/psnr`` (revealed image clamped to
-    [0, 1]) and ``<name>/snr`` (received vs host waveform).
+    [0, 1]) and ``<name>/snr`` (received vs host waveform); with ``reveal_from: spectrogram``
+    also ``from_waveform/ssim`` and ``from_waveform/psnr``, revealed from the clean waveform alone.
 
     Args:
         architecture: ``res_indep``, ``res_dep``, ``plain_dep`` or ``res_scale``.
@@ -46,6 +47,8 @@ class PixInWavTask(pl.LightningModule):
         window: STDCT window.
         base_channels: U-Net width (paper: 64).
         residual_scale: initial gain of ``res_scale``.
+        reveal_from: ``waveform`` (real receiver) or ``spectrogram`` (the public code's protocol),
+            see :data:`~steganography.pixinwav.REVEAL_SOURCES`.
         beta: image weight β of the loss.
         dtw_weight: soft-DTW weight λ.
         dtw_gamma: soft-DTW γ.
@@ -69,6 +72,7 @@ class PixInWavTask(pl.LightningModule):
         window: str = "hamming",
         base_channels: int = 64,
         residual_scale: float = 0.01,
+        reveal_from: str = "waveform",
         beta: float = 0.05,
         dtw_weight: float = 1e-4,
         dtw_gamma: float = 1.0,
@@ -82,7 +86,9 @@ class PixInWavTask(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = PixInWav(architecture, image_size, num_samples, frame_length, hop_length, window, base_channels, residual_scale)
+        self.model = PixInWav(
+            architecture, image_size, num_samples, frame_length, hop_length, window, base_channels, residual_scale, reveal_from
+        )
         self.loss = PixInWavLoss(beta, dtw_weight, dtw_gamma, dtw_steps, dtw_divergence)
         self.train_channels = nn.ModuleList(make_channel(spec, sample_rate) for spec in train_channels)
         self.eval_channels = nn.ModuleList(make_channel(spec, sample_rate) for spec in eval_channels)
@@ -107,15 +113,20 @@ class PixInWavTask(pl.LightningModule):
         image, audio = batch["image"], batch["audio"]
         hidden = self.model.hide(image, audio)
         container = hidden["container_wave"]
-        revealed_clean = self.model.reveal(container)
+        revealed_clean = self.model.reveal_received(hidden, container)
         losses = self.loss({**hidden, "revealed_image": revealed_clean}, image, audio)
         metrics = {f"{stage}/{k}": v for k, v in losses.items()}
         metrics[f"{stage}/snr"] = snr(container, audio).mean()
+        if self.model.reveal_from != "waveform":
+            # What a real receiver, which has only the waveform, would get.
+            from_waveform = self.model.reveal(container).clamp(0, 1)
+            metrics[f"{stage}/from_waveform/ssim"] = ssim(from_waveform, image)
+            metrics[f"{stage}/from_waveform/psnr"] = psnr(from_waveform, image)
         revealed_by_channel = {}
         for index, channel in enumerate(self.eval_channels):
             generator = torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx * 1009 + index)
             received = channel(container, generator)
-            revealed = (revealed_clean if channel.name == "clean" else self.model.reveal(received)).clamp(0, 1)
+            revealed = (revealed_clean if channel.name == "clean" else self.model.reveal_received(hidden, received)).clamp(0, 1)
             revealed_by_channel[channel.name] = revealed
             metrics[f"{stage}/{channel.name}/ssim"] = ssim(revealed, image)
             metrics[f"{stage}/{channel.name}/psnr"] = psnr(revealed, image)

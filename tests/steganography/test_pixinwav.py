@@ -86,6 +86,33 @@ def test_mapping_round_trip_is_exact(container_size: tuple[int, int]) -> None:
         ImageContainerMapping(8, (15, 64))
 
 
+def test_reveal_from_spectrogram_keeps_what_the_waveform_round_trip_loses() -> None:
+    """With an identity revealer, ``spectrogram`` returns the mapped image exactly (plus the
+    channel's noise) while ``waveform`` returns the image through STDCT synthesis + analysis,
+    which the 8x redundant tiny STDCT does not preserve."""
+    image, audio = tiny_batch()
+    revealed = {}
+    for source in ("spectrogram", "waveform"):
+        model = PixInWav("res_scale", reveal_from=source, **TINY)
+        model.revealer = nn.Identity()
+        with torch.no_grad():
+            model.hider.gain.fill_(1.0)
+            hidden = model.hide(image, torch.zeros_like(audio))
+            revealed[source] = model.reveal_received(hidden, hidden["container_wave"])
+            noise = AdditiveGaussianNoise(0.01)(hidden["container_wave"], torch.Generator().manual_seed(0))
+            noisy = model.reveal_received(hidden, noise)
+            assert torch.equal(model.reveal_received(hidden, hidden["container_wave"]), model(image, torch.zeros_like(audio))["revealed_image"])
+        if source == "spectrogram":
+            expected = model.reveal_spectrogram(hidden["container_spec"] + model.stdct(noise - hidden["container_wave"]))
+            torch.testing.assert_close(noisy, expected)
+        else:
+            torch.testing.assert_close(noisy, model.reveal(noise))
+    torch.testing.assert_close(revealed["spectrogram"], image, atol=1e-5, rtol=0)
+    assert (revealed["waveform"] - image).abs().mean() > 0.1
+    with pytest.raises(ValueError, match="reveal_from"):
+        PixInWav(reveal_from="container", **TINY)
+
+
 def naive_soft_dtw(cost: torch.Tensor, gamma: float) -> torch.Tensor:
     rows, columns = cost.shape[-2:]
     table = [[torch.full(cost.shape[:1], math.inf, dtype=cost.dtype)] * (columns + 1) for _ in range(rows + 1)]
@@ -174,3 +201,13 @@ def test_task_validates_every_channel() -> None:
     for name in ("clean", "awgn_0.01", "speckle_0.1", "over_the_air"):
         assert {f"val/{name}/ssim", f"val/{name}/psnr", f"val/{name}/snr"} <= set(metrics)
     assert torch.isfinite(metrics["val/snr"]) and torch.isfinite(metrics["train/loss"])
+    assert "val/from_waveform/ssim" not in metrics
+
+
+def test_task_reports_the_waveform_receiver_when_revealing_from_the_spectrogram() -> None:
+    task = PixInWavTask(sample_rate=16000, dtw_steps=8, eval_channels=("clean",), reveal_from="spectrogram", **TINY)
+    image, audio = tiny_batch(2)
+    loader = torch.utils.data.DataLoader([{"image": i, "audio": a} for i, a in zip(image, audio)], batch_size=2)
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(task, loader, loader)
+    assert {"val/from_waveform/ssim", "val/from_waveform/psnr", "val/clean/ssim"} <= set(trainer.callback_metrics)
