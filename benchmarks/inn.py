@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.train_inn import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo
 from steganography import pipeline, sweep
@@ -112,7 +113,9 @@ def detectability(method: str, options: dict, steps: int, size: int, seed: int =
 
 def throughput(config: str, image_size: int, batch_size: int, steps: int = 2, warmup: bool = True) -> dict:
     """Training images/s of the task built from ``trainer_configs/<config>`` (LPIPS off); the
-    first (warm-up) step is not timed when ``warmup``."""
+    first (warm-up) step is not timed when ``warmup``. Also the floating-point operations of one
+    hider + Zhu-Net step per image (``FlopCounterMode``: convolutions and matrix products,
+    forward and backward; a device-independent measure for projecting GPU training time)."""
     init_args = {}
     for path in config.split("+"):
         init_args.update(yaml.safe_load((ROOT / "trainer_configs" / path).read_text())["model"]["init_args"])
@@ -136,8 +139,11 @@ def throughput(config: str, image_size: int, batch_size: int, steps: int = 2, wa
     for _ in range(steps):
         step()
     seconds = (time.time() - started) / steps
+    with FlopCounterMode(display=False) as counter:
+        step()
     result = {"config": config, "image_size": image_size, "batch_size": batch_size, "warmup": warmup,
-              "seconds_per_step": seconds, "images_per_second": batch_size / seconds}  # fmt: skip
+              "seconds_per_step": seconds, "images_per_second": batch_size / seconds,
+              "training_gflop_per_image": counter.get_total_flops() / batch_size / 1e9}  # fmt: skip
     print(f"throughput {result}", flush=True)
     return result
 
