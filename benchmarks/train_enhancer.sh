@@ -6,6 +6,12 @@
 # --trainer.max_time is cumulative over the resumed run (Lightning's Timer restores its elapsed time):
 # this run added 38 min (03:34-04:13 UTC, shared 2-core machine, load 2.3-4.2) and ended at
 # global step 1578 (one G and one D step per batch: 466 batches, 3.9 epochs of 120 x 8 x 1.5 s).
+# Second fine-tuning (2026-11-22, 04:39-05:31 UTC, same command with the overrides below): resumes
+# the first one with the torch-pesq weight raised from 1 to 3 for 50 more minutes (ends at global
+# step 2994; validation PESQ 1.64 -> 1.80), which produced the shipped model:
+#   bash benchmarks/train_enhancer.sh --model.init_args.pesq_weight 3.0 --trainer.max_time 00:02:10:00 \
+#     --trainer.logger.init_args.name enhancer_demo_finetune2 \
+#     --ckpt_path runs/enhancer_demo_finetune/version_0/checkpoints/last.ckpt
 # Export: python -m enhancer.pretrained runs/enhancer_demo_finetune/version_0/checkpoints/last.ckpt OUT.pt
 # Measure: python benchmarks/enhancer.py --checkpoint OUT.pt --output OUT.json
 cd "$(dirname "$0")/.."
