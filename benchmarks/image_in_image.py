@@ -1,12 +1,17 @@
-"""Rehman et al. (2017) CNN benchmark: parameters and MACs at paper scale (300×300), and the
-cover/payload quality of a trained checkpoint on the demo test split (8-bit stego images).
+"""Image-in-image benchmark: the Rehman et al. (2017) CNN's parameters and MACs at paper scale
+(300×300), and the cover/payload quality of a trained checkpoint (the CNN or its INN variant) on
+the demo test split (8-bit stego images).
 
 Usage (from the repository root), after training the demo::
 
     lightning fit -c trainer_configs/cnn_image_in_image.yaml -c trainer_configs/demo/cnn_image_in_image.yaml
     python benchmarks/image_in_image.py --ckpt runs/cnn_image_in_image_demo/version_0/checkpoints/last.ckpt
 
-Writes ``benchmarks/results/image_in_image.json`` and prints a table.
+    lightning fit -c trainer_configs/inn_image_in_image.yaml -c trainer_configs/demo/inn_image_in_image.yaml
+    python benchmarks/image_in_image.py --ckpt runs/inn_image_in_image_demo/version_0/checkpoints/last.ckpt \
+        --output benchmarks/results/inn_image_in_image.json
+
+Writes ``benchmarks/results/image_in_image.json`` (or ``--output``) and prints a table.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from common.image import to_uint8
 from common.metrics import psnr, ssim
 from datamodules.demo import DemoImageDataModule
 from steganography.image_in_image import ImageInImageDecoder, ImageInImageEncoder, to_grey
-from steganography.tasks.image_in_image import PAYLOAD_BITS_PER_PIXEL, ImageInImageTask
+from steganography.tasks.image_in_image import PAYLOAD_BITS_PER_PIXEL, ImageInImageTaskBase
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "image_in_image.json"
 PAPER = {"cover_psnr": 32.9, "cover_ssim": 0.96, "secret_psnr": 36.6, "secret_ssim": 0.96, "image_size": 300}
@@ -48,7 +53,7 @@ def paper_scale_cost(size: int = 300) -> dict[str, float]:
 @torch.no_grad()
 def evaluate(checkpoint: Path, image_size: int, num_images: int) -> dict[str, float]:
     """Mean PSNR/SSIM of the 8-bit stego vs cover and of the revealed vs grey secret."""
-    task = ImageInImageTask.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    task = ImageInImageTaskBase.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     data = DemoImageDataModule(image_size=image_size, num_val=num_images, with_secret=True, batch_size=num_images)
     data.setup("test")
     batch = next(iter(data.test_dataloader()))
@@ -60,6 +65,7 @@ def evaluate(checkpoint: Path, image_size: int, num_images: int) -> dict[str, fl
         "cover_ssim": ssim(stego8, cover).item(),
         "secret_psnr": psnr(revealed.clamp(0, 1), secret).item(),
         "secret_ssim": ssim(revealed.clamp(0, 1), secret).item(),
+        "model": type(task).__name__,
         "bpp": PAYLOAD_BITS_PER_PIXEL,
         "global_step": torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"],
     }
@@ -67,7 +73,8 @@ def evaluate(checkpoint: Path, image_size: int, num_images: int) -> dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", type=Path, required=True, help="trained ImageInImageTask checkpoint")
+    parser.add_argument("--ckpt", type=Path, required=True, help="trained ImageInImageTask or INNImageInImageTask checkpoint")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON report")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--num-images", type=int, default=32, help="demo test-split images")
     args = parser.parse_args()
@@ -78,16 +85,16 @@ def main() -> None:
         "demo": evaluate(args.ckpt, args.image_size, args.num_images),
         "paper": PAPER,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
     demo, cost = result["demo"], result["paper_scale"]
     print(f"{'':24}{'cover PSNR':>12}{'cover SSIM':>12}{'payload PSNR':>14}{'payload SSIM':>14}")
-    print(f"{'demo ' + str(args.image_size) + 'px, step ' + str(demo['global_step']):24}"
+    print(f"{demo['model'] + ', step ' + str(demo['global_step']):24}"
           f"{demo['cover_psnr']:12.2f}{demo['cover_ssim']:12.3f}{demo['secret_psnr']:14.2f}{demo['secret_ssim']:14.3f}")
-    print(f"{'paper 300px, 150 ep':24}{PAPER['cover_psnr']:12.2f}{PAPER['cover_ssim']:12.3f}{PAPER['secret_psnr']:14.2f}{PAPER['secret_ssim']:14.3f}")
-    print(f"paper scale: encoder {cost['encoder_params']:,} params {cost['encoder_gmac']:.2f} GMAC, "
+    print(f"{'Rehman paper, 300px':24}{PAPER['cover_psnr']:12.2f}{PAPER['cover_ssim']:12.3f}{PAPER['secret_psnr']:14.2f}{PAPER['secret_ssim']:14.3f}")
+    print(f"Rehman CNN at paper scale: encoder {cost['encoder_params']:,} params {cost['encoder_gmac']:.2f} GMAC, "
           f"decoder {cost['decoder_params']:,} params {cost['decoder_gmac']:.2f} GMAC; payload {demo['bpp']} bpp")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -1,58 +1,40 @@
-"""LightningModule for the Rehman et al. (2017) image-in-image CNN baseline."""
+"""LightningModules that hide a grey image in a colour image: the Rehman et al. (2017) CNN
+baseline and an invertible (HiNet-style) variant built from :mod:`steganography.inn`.
+
+Both share one batch contract (``{"image": cover RGB, "secret": RGB turned grey}``), one loss
+(α·MSE(stego, cover) + β·MSE(revealed, secret)), the same logged metrics and the same TensorBoard
+images, so their runs compare directly in TensorBoard.
+"""
 
 from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
+import torch.nn.functional as F
 
 from common.image import to_uint8
 from common.media import log_images
 from common.metrics import psnr, ssim
+from steganography.channel import quantize_ste
 from steganography.image_in_image import (
     ImageInImageDecoder,
     ImageInImageEncoder,
     ImageInImageLoss,
     to_grey,
 )
+from steganography.inn import InvertibleHider
 
 PAYLOAD_BITS_PER_PIXEL = 8  # one 8-bit grey payload pixel per cover pixel
 
 
-class ImageInImageTask(pl.LightningModule):
-    """Hide the grey version of ``batch["secret"]`` in ``batch["image"]`` and reveal it.
+class ImageInImageTaskBase(pl.LightningModule):
+    """Steps, metrics and TensorBoard images shared by the image-in-image tasks.
 
-    Args:
-        depth: encoder host-branch depth (paper: 7).
-        channels: conv width (paper: 16).
-        alpha: cover loss weight.
-        beta: payload loss weight.
-        lr: Adam learning rate (paper: 1e-4).
-        weight_decay: L2 weight penalty λ (paper: 1e-4).
-        num_logged_images: fixed validation images shown in TensorBoard.
+    Subclasses set ``self.loss`` (an :class:`ImageInImageLoss`), save the hyperparameters
+    ``num_logged_images``, ``lr`` and ``weight_decay``, and implement
+    ``forward(cover, secret) -> (stego, revealed)`` that reveals from the 8-bit-rounded stego
+    image at evaluation time.
     """
-
-    def __init__(
-        self,
-        depth: int = 7,
-        channels: int = 16,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        lr: float = 1e-4,
-        weight_decay: float = 1e-4,
-        num_logged_images: int = 4,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.encoder = ImageInImageEncoder(depth, channels)
-        self.decoder = ImageInImageDecoder(channels)
-        self.loss = ImageInImageLoss(alpha, beta)
-
-    def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(stego, revealed)``; the stego image is rounded to 8 bits before revealing
-        at evaluation time."""
-        stego = self.encoder(cover, secret)
-        channel = stego if self.training else to_uint8(stego).float() / 255.0
-        return stego, self.decoder(channel)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         cover, secret = batch["image"], to_grey(batch["secret"])
@@ -93,3 +75,91 @@ class ImageInImageTask(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+class ImageInImageTask(ImageInImageTaskBase):
+    """Hide the grey version of ``batch["secret"]`` in ``batch["image"]`` and reveal it.
+
+    Args:
+        depth: encoder host-branch depth (paper: 7).
+        channels: conv width (paper: 16).
+        alpha: cover loss weight.
+        beta: payload loss weight.
+        lr: Adam learning rate (paper: 1e-4).
+        weight_decay: L2 weight penalty λ (paper: 1e-4).
+        num_logged_images: fixed validation images shown in TensorBoard.
+    """
+
+    def __init__(
+        self,
+        depth: int = 7,
+        channels: int = 16,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        lr: float = 1e-4,
+        weight_decay: float = 1e-4,
+        num_logged_images: int = 4,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = ImageInImageEncoder(depth, channels)
+        self.decoder = ImageInImageDecoder(channels)
+        self.loss = ImageInImageLoss(alpha, beta)
+
+    def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(stego, revealed)``; the stego image is rounded to 8 bits before revealing
+        at evaluation time."""
+        stego = self.encoder(cover, secret)
+        channel = stego if self.training else to_uint8(stego).float() / 255.0
+        return stego, self.decoder(channel)
+
+
+class INNImageInImageTask(ImageInImageTaskBase):
+    """Hide the grey secret in the cover with an :class:`~steganography.inn.InvertibleHider`.
+
+    The centred secret (``secret − 0.5``, zero-mean like the reveal's constant ``z = 0``) is
+    folded into the message branch by ``pixel_unshuffle(·, 2**levels)`` (``4**levels`` channels at
+    ``H/s × W/s``); the revealed secret is the ``pixel_shuffle`` of the message that the hider
+    reveals from the stego image alone. The payload loss goes through that reveal, so the network
+    learns to leave ``z`` uninformative; there is no separate ``z`` loss. The stego image passes
+    the 8-bit channel with a straight-through gradient (:func:`~steganography.channel.quantize_ste`,
+    the same values as 8-bit rounding), in training and evaluation alike.
+
+    Args:
+        levels: Haar levels of the hider; image sides must be multiples of ``2**levels``.
+        num_blocks: affine coupling blocks.
+        width: dense-layer growth rate of the coupling subnets.
+        depth: dense layers per subnet.
+        clamp: soft-clamp bound of the coupling log-scales.
+        alpha: cover loss weight.
+        beta: payload loss weight.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        num_logged_images: fixed validation images shown in TensorBoard.
+    """
+
+    def __init__(
+        self,
+        levels: int = 1,
+        num_blocks: int = 16,
+        width: int = 32,
+        depth: int = 4,
+        clamp: float = 2.0,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        num_logged_images: int = 4,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.hider = InvertibleHider(levels, 4**levels, num_blocks, width, depth, clamp)
+        self.loss = ImageInImageLoss(alpha, beta)
+
+    def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(stego, revealed)`` for ``cover (B, 3, H, W)`` and grey ``secret (B, 1, H, W)``;
+        ``stego`` is unclamped and ``revealed`` comes from its 8-bit rounding."""
+        block = self.hider.block_size
+        stego, _ = self.hider(cover, F.pixel_unshuffle(secret - 0.5, block))
+        revealed = F.pixel_shuffle(self.hider.reveal(quantize_ste(stego)), block) + 0.5
+        return stego, revealed
