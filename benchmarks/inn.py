@@ -170,17 +170,19 @@ def main() -> None:
     parser.add_argument("--parts", default="throughput,robustness,detectability", help="comma-separated parts to run")
     parser.add_argument("--detector-steps", type=int, default=100)
     parser.add_argument("--detector-crop", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--inn-checkpoint", type=Path, help="hider checkpoint (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "inn.json")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     images = [(name, Image.fromarray(photo(name))) for name in HELD_OUT_PHOTOS]
     results: dict = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "images": {name: list(image.size) for name, image in images},
+        "threads": args.threads,
         "lpips": "not measured: the LPIPS backbone weights are not available offline",
     }
     if "throughput" in parts:
