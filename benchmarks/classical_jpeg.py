@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import os
 import platform
@@ -42,9 +41,11 @@ from PIL import Image
 
 from common.image import jpeg_roundtrip
 from common.payload import codecs, container, crypto, ecc
-from datamodules.synthetic import procedural_image, synthesise_speech
-from steganography import pipeline, sweep
-from steganography.classical import ClassicalEmbedder
+from common.settings import JPEG_QUALITY_TARGET
+from common.speech_synthesis import synthesise_speech
+from datamodules.synthetic import procedural_image
+from steganography.app import pipeline, sweep
+from steganography.embedders.classical import ClassicalEmbedder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "classical_jpeg.json"
 CHANNEL_QUALITIES = (75, 50, 90)
@@ -236,7 +237,7 @@ def time_full_hd(log) -> dict:
     """Wall time of pipeline.hide / pipeline.reveal (in process) and of the CLI on 1920x1080."""
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     cover = _rgb(skimage.data.astronaut()).crop((0, 112, 512, 400)).resize((1920, 1080), Image.LANCZOS)
-    embedder = pipeline.make_embedder("classical", quality_target=75)
+    embedder = pipeline.make_embedder("classical", quality_target=JPEG_QUALITY_TARGET)
     fit, _, _ = pipeline.max_payload_bytes(embedder, cover, 75)
     seconds = 0.8 * codecs.max_duration_seconds(fit, "opus", 16000, 1)
     speech = synthesise_speech(np.random.default_rng(0), int(seconds * 16000), 16000)
@@ -265,9 +266,9 @@ def time_full_hd(log) -> dict:
         }
         for key, arguments in commands.items():
             if key == "reveal_cli_s":
-                Image.open(folder / "stego.png").save(folder / "stego.jpg", quality=75)
+                Image.open(folder / "stego.png").save(folder / "stego.jpg", quality=JPEG_QUALITY_TARGET)
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "common.app", *arguments], cwd=folder, env=environment, check=True,
+            subprocess.run([sys.executable, "-m", "steganography.app.cli", *arguments], cwd=folder, env=environment, check=True,
                            capture_output=True)  # fmt: skip
             timing[key] = time.perf_counter() - start
     log(
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     log("stress set")
     for quality in CHANNEL_QUALITIES:
         results["stress"][quality] = density_search(stress, quality, log)
-    embedder = pipeline.make_embedder("classical", quality_target=75)
+    embedder = pipeline.make_embedder("classical", quality_target=JPEG_QUALITY_TARGET)
     log(f"application default (target Q75, {embedder.bits_per_block} bits/block, code per image) across qualities")
     default = sweep.sweep(images, embedder, DEFAULT_SWEEP_QUALITIES, 75)
     results["default_sweep"] = {

@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from common.image import to_uint8
 from common.metrics import psnr, ssim
 from datamodules.demo import DemoImageDataModule
-from steganography.image_in_image import ImageInImageDecoder, ImageInImageEncoder, to_grey
+from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, to_grey
 from steganography.tasks.image_in_image import PAYLOAD_BITS_PER_PIXEL, ImageInImageTaskBase
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "image_in_image.json"

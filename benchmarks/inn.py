@@ -1,6 +1,6 @@
 """Learned (INN) vs classical hider on the same held-out photos through real Pillow JPEG.
 
-1. Robustness (``steganography.sweep``, what ``stegavox sweep`` runs): for each channel quality
+1. Robustness (``steganography.app.sweep``, what ``stegavox sweep`` runs): for each channel quality
    Q in {50, 75, 90}, each method embeds a random payload filling the cover with the BCH code it
    picks on that cover for target Q (as ``stegavox hide`` does), then the stego image is
    recompressed at Q and unpacked: per image, bit-exact or not; net bpp, PSNR, SSIM of the stego
@@ -34,13 +34,14 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.train_inn import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo
-from steganography import pipeline, sweep
-from steganography.embedder import Embedder
+from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
+from steganography.app import pipeline, sweep
+from steganography.embedders.base import Embedder
+from steganography.models.zhunet import ZhuNet
 from steganography.tasks.inn import INNHidingTask
-from steganography.zhunet import ZhuNet
 
 ROOT = Path(__file__).resolve().parents[1]
-QUALITIES = (50, 75, 90)
+QUALITIES = VALIDATION_JPEG_QUALITIES
 METHODS = ("classical", "inn")
 
 
@@ -84,7 +85,7 @@ def stego_pairs(embedder: Embedder, covers: list[Image.Image], seed: int) -> tup
 
 def detectability(method: str, options: dict, steps: int, size: int, seed: int = 0) -> dict:
     """Held-out accuracy of a Zhu-Net trained on ``method``'s stego crops vs covers (embedder built with ``options``)."""
-    embedder = pipeline.make_embedder(method, quality_target=75, **options)
+    embedder = pipeline.make_embedder(method, quality_target=JPEG_QUALITY_TARGET, **options)
     train_cover, train_stego = stego_pairs(embedder, crops(TRAIN_PHOTOS, 96, size, seed), seed)
     test_cover, test_stego = stego_pairs(embedder, crops(HELD_OUT_PHOTOS, 32, size, seed + 1), seed + 1)
     torch.manual_seed(seed)

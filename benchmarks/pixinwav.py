@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from common.metrics import psnr, ssim
 from datamodules.demo import DemoImageAudioDataModule
-from steganography.pixinwav import ARCHITECTURES, PixInWav
+from steganography.models.pixinwav import ARCHITECTURES, PixInWav
 from steganography.tasks.pixinwav import PixInWavTask
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ Training crops come from :data:`TRAIN_PHOTOS` (random crops, flips) and from pro
 scenes; the photos of :data:`HELD_OUT_PHOTOS` are never trained on (validation and benchmarks
 only). Trains :class:`~steganography.tasks.inn.INNHidingTask` with Lightning for ``--minutes``,
 then exports the hider (weights + hyper-parameters) with
-:func:`steganography.inn_embedder.save_hider`.
+:func:`steganography.embedders.inn.save_hider`.
 
 Usage::
 
@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.synthetic import procedural_image
-from steganography.inn_embedder import save_hider
+from steganography.embedders.inn import save_hider
 from steganography.tasks.inn import INNHidingTask
 
 #: Photos the hider is trained on.

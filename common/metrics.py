@@ -8,10 +8,9 @@ from torchmetrics.functional.audio import (
     scale_invariant_signal_distortion_ratio,
     short_time_objective_intelligibility,
 )
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from common.settings import SPEECH_SAMPLE_RATE
 
 
 def snr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -36,7 +35,7 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return scale_invariant_signal_distortion_ratio(estimate, reference)
 
 
-def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
+def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = SPEECH_SAMPLE_RATE) -> torch.Tensor:
     """Wide-band PESQ (MOS-LQO) per signal ``(B, samples)``, computed on CPU by ``pesq``.
 
     Items where PESQ cannot score (e.g. no utterance detected in silence) get NaN.
@@ -51,7 +50,7 @@ def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 
     return scores.reshape(estimate.shape[:-1])
 
 
-def stoi(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
+def stoi(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = SPEECH_SAMPLE_RATE) -> torch.Tensor:
     """Short-time objective intelligibility per signal ``(..., samples)``, on CPU by ``pystoi``."""
     return short_time_objective_intelligibility(
         estimate.detach().float().cpu(), reference.detach().float().cpu(), sample_rate

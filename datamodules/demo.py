@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from common.speech_synthesis import synthesise_speech
 from datamodules.base import SplitDataModule
 from datamodules.mixing import mix
-from datamodules.synthetic import procedural_image, synthesise_noise, synthesise_speech
+from datamodules.synthetic import procedural_image, synthesise_noise
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 

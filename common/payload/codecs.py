@@ -15,6 +15,7 @@ import torch
 
 from common.audio import resample
 from common.errors import InputError
+from common.settings import SPEECH_SAMPLE_RATE
 
 CODECS = ("pcm16", "flac", "opus")
 
@@ -31,7 +32,7 @@ _EXTENSIONS = {"pcm16": ".wav", "flac": ".flac", "opus": ".opus"}
 #: Durations (s) of the synthetic utterance encoded by :func:`estimate_bytes_per_second`.
 _ESTIMATE_SECONDS = (2.0, 6.0)
 #: The utterance is synthesised once at this rate (always the same call) and then resampled.
-_ESTIMATE_SYNTHESIS_RATE = 16000
+_ESTIMATE_SYNTHESIS_RATE = SPEECH_SAMPLE_RATE
 
 
 def _check_codec(codec: str) -> None:
@@ -135,7 +136,7 @@ def _measured_size_model(
     codec: str, sample_rate: int, channels: int, bitrate_kbps: int | None
 ) -> tuple[float, float]:
     """(bytes per second, fixed bytes) of ``codec`` on a synthetic utterance."""
-    from datamodules.synthetic import synthesise_speech  # scipy.signal: only when estimating sizes
+    from common.speech_synthesis import synthesise_speech  # scipy.signal: only when estimating sizes
 
     short_seconds, long_seconds = _ESTIMATE_SECONDS
     rng = np.random.default_rng(1)
@@ -161,7 +162,7 @@ def estimate_bytes_per_second(
 
     Measured, not computed from nominal rates: a deterministic synthetic utterance (glottal
     pulses at 100-150 Hz through moving vowel formants, fricatives and pauses from
-    :func:`datamodules.synthetic.synthesise_speech` at 16 kHz, resampled to ``sample_rate``, plus
+    :func:`common.speech_synthesis.synthesise_speech` at 16 kHz, resampled to ``sample_rate``, plus
     a -80 dBFS noise floor per channel) is encoded for 2 s and 6 s; the slope between the two
     sizes is returned, so the fixed file header does not inflate it (see
     :func:`max_duration_seconds`). Exact for ``pcm16``; for

@@ -1,5 +1,5 @@
 """LightningModules that hide a grey image in a colour image: the Rehman et al. (2017) CNN
-baseline and an invertible (HiNet-style) variant built from :mod:`steganography.inn`.
+baseline and an invertible (HiNet-style) variant built from :mod:`steganography.models.inn`.
 
 Both share one batch contract (``{"image": cover RGB, "secret": RGB turned grey}``), one loss
 (α·MSE(stego, cover) + β·MSE(revealed, secret)), the same logged metrics and the same TensorBoard
@@ -15,14 +15,9 @@ import torch.nn.functional as F
 from common.image import to_uint8
 from common.media import log_images
 from common.metrics import psnr, ssim
-from steganography.channel import quantize_ste
-from steganography.image_in_image import (
-    ImageInImageDecoder,
-    ImageInImageEncoder,
-    ImageInImageLoss,
-    to_grey,
-)
-from steganography.inn import InvertibleHider
+from steganography.models.channel import quantize_ste
+from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, ImageInImageLoss, to_grey
+from steganography.models.inn import InvertibleHider
 
 PAYLOAD_BITS_PER_PIXEL = 8  # one 8-bit grey payload pixel per cover pixel
 
@@ -115,14 +110,14 @@ class ImageInImageTask(ImageInImageTaskBase):
 
 
 class INNImageInImageTask(ImageInImageTaskBase):
-    """Hide the grey secret in the cover with an :class:`~steganography.inn.InvertibleHider`.
+    """Hide the grey secret in the cover with an :class:`~steganography.models.inn.InvertibleHider`.
 
     The centred secret (``secret − 0.5``, zero-mean like the reveal's constant ``z = 0``) is
     folded into the message branch by ``pixel_unshuffle(·, 2**levels)`` (``4**levels`` channels at
     ``H/s × W/s``); the revealed secret is the ``pixel_shuffle`` of the message that the hider
     reveals from the stego image alone. The payload loss goes through that reveal, so the network
     learns to leave ``z`` uninformative; there is no separate ``z`` loss. The stego image passes
-    the 8-bit channel with a straight-through gradient (:func:`~steganography.channel.quantize_ste`,
+    the 8-bit channel with a straight-through gradient (:func:`~steganography.models.channel.quantize_ste`,
     the same values as 8-bit rounding), in training and evaluation alike.
 
     Args:

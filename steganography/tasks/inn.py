@@ -2,7 +2,7 @@
 
 Each step draws random ±1 bits (the real payload is encrypted and BCH-coded, so uniformly random)
 filling :meth:`InvertibleHider.message_shape`, hides them, passes the stego image through
-:class:`~steganography.channel.JpegChannel` (8-bit quantisation, then identity, kornia's
+:class:`~steganography.models.channel.JpegChannel` (8-bit quantisation, then identity, kornia's
 differentiable JPEG or Pillow's real JPEG with a straight-through gradient) and reveals them.
 
 Generator loss: ``payload_weight·payload + lpips_weight·LPIPS + image_weight·image +
@@ -21,10 +21,11 @@ from torch import nn
 
 from common.media import log_images
 from common.metrics import psnr, ssim
-from steganography.channel import JpegChannel, quantize_ste
-from steganography.inn import InvertibleHider
-from steganography.perceptual import LPIPSLoss
-from steganography.zhunet import ZhuNet
+from common.settings import VALIDATION_JPEG_QUALITIES
+from steganography.models.channel import JpegChannel, quantize_ste
+from steganography.models.inn import InvertibleHider
+from steganography.models.perceptual import LPIPSLoss
+from steganography.models.zhunet import ZhuNet
 
 COVER, STEGO = 0, 1
 
@@ -96,7 +97,7 @@ class INNHidingTask(pl.LightningModule):
         lr: float = 1e-4,
         detector_lr: float = 1e-4,
         gradient_clip: float = 1.0,
-        val_qualities: tuple[int, ...] = (50, 75, 90),
+        val_qualities: tuple[int, ...] = VALIDATION_JPEG_QUALITIES,
         num_logged_images: int = 4,
     ) -> None:
         super().__init__()

@@ -9,7 +9,7 @@ from torch import nn
 
 from common.media import log_audio, log_figure, log_images, log_spectrogram, tensorboard
 from common.metrics import psnr, snr, ssim
-from steganography.pixinwav import PixInWav, PixInWavLoss, make_channel
+from steganography.models.pixinwav import PixInWav, PixInWavLoss, make_channel
 
 
 def stdct_figure(coefficients: torch.Tensor, title: str) -> plt.Figure:
@@ -26,7 +26,7 @@ def stdct_figure(coefficients: torch.Tensor, title: str) -> plt.Figure:
 
 
 class PixInWavTask(pl.LightningModule):
-    """Train :class:`~steganography.pixinwav.PixInWav` on batches ``{"image": (B, 3, H, W),
+    """Train :class:`~steganography.models.pixinwav.PixInWav` on batches ``{"image": (B, 3, H, W),
     "audio": (B, 1, samples)}``.
 
     Training sends each batch through one channel drawn uniformly from ``train_channels``.
@@ -48,7 +48,7 @@ class PixInWavTask(pl.LightningModule):
         base_channels: U-Net width (paper: 64).
         residual_scale: initial gain of ``res_scale``.
         reveal_from: ``waveform`` (real receiver) or ``spectrogram`` (the public code's protocol),
-            see :data:`~steganography.pixinwav.REVEAL_SOURCES`.
+            see :data:`~steganography.models.pixinwav.REVEAL_SOURCES`.
         beta: image weight β of the loss.
         dtw_weight: soft-DTW weight λ.
         dtw_gamma: soft-DTW γ.

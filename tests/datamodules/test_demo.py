@@ -1,15 +1,10 @@
 import numpy as np
 import torch
 
-from datamodules.demo import (
-    DemoImageAudioDataModule,
-    DemoImageDataModule,
-    DemoSpeechDataModule,
-    ProceduralImages,
-    SynthesisedNoisySpeech,
-)
+from common.speech_synthesis import synthesise_speech
+from datamodules.demo import DemoImageAudioDataModule, DemoImageDataModule, DemoSpeechDataModule, ProceduralImages, SynthesisedNoisySpeech
 from datamodules.mixing import mix
-from datamodules.synthetic import coloured_noise, synthesise_speech
+from datamodules.synthetic import coloured_noise
 
 
 def test_items_are_deterministic_and_splits_differ():

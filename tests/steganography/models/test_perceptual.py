@@ -10,12 +10,7 @@ import pytest
 import torch
 import torchvision
 
-from steganography.perceptual import (
-    BACKBONE_CHECKPOINTS,
-    LPIPSLoss,
-    PretrainedWeightsMissingError,
-    default_backbone_checkpoint,
-)
+from steganography.models.perceptual import BACKBONE_CHECKPOINTS, LPIPSLoss, PretrainedWeightsMissingError, default_backbone_checkpoint
 
 
 @pytest.fixture

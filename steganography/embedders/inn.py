@@ -28,12 +28,12 @@ import torch
 from PIL import Image
 
 from common.image import pil_to_tensor, tensor_to_pil
-from steganography.channel import quantize_ste
-from steganography.embedder import Embedder
-from steganography.inn import InvertibleHider
+from steganography.embedders.base import Embedder
+from steganography.models.channel import quantize_ste
+from steganography.models.inn import InvertibleHider
 
 #: The checkpoint shipped with the package.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "inn_small.pt"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "inn_small.pt"
 #: Constructor arguments of :class:`InvertibleHider` stored in a checkpoint.
 HIDER_ARGUMENTS = ("levels", "message_channels", "num_blocks", "width", "depth", "clamp")
 #: Seed of the filler bits written into capacity the payload does not use.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steganography.attention import ChannelAttention, ChannelSpatialAttention, SpatialAttention
+from steganography.models.attention import ChannelAttention, ChannelSpatialAttention, SpatialAttention
 
 
 @pytest.mark.parametrize("module", [ChannelAttention(6, reduction=2), SpatialAttention(3), ChannelSpatialAttention(6)])

@@ -19,7 +19,7 @@ training must optimise the payload loss through ``reveal`` (or ``reverse`` with 
 network learns to put every bit into the stego image and leave ``z`` uninformative.
 
 The stego image is *not* clamped to [0, 1] (that would break invertibility); the channel
-(:mod:`steganography.channel`) clamps and quantises it to 8 bits.
+(:mod:`steganography.models.channel`) clamps and quantises it to 8 bits.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steganography.attention import ChannelSpatialAttention
+from steganography.models.attention import ChannelSpatialAttention
 
 #: Named size configurations (keyword arguments of :class:`InvertibleHider`).
 PRESETS: dict[str, dict[str, Any]] = {

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from common.image import jpeg_roundtrip_tensor
-from steganography.channel import JpegChannel, quantize_ste
+from steganography.models.channel import JpegChannel, quantize_ste
 
 
 def _images(batch: int = 2, height: int = 16, width: int = 24) -> torch.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steganography.inn import PRESETS, HaarWavelet, InvertibleHider, soft_clamp
+from steganography.models.inn import PRESETS, HaarWavelet, InvertibleHider, soft_clamp
 
 
 @pytest.fixture(autouse=True)

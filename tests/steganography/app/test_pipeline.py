@@ -6,13 +6,13 @@ from PIL import Image
 
 from common.errors import InputError
 from common.payload import container
-from steganography import pipeline
-from steganography.classical import ClassicalEmbedder
+from steganography.app import pipeline
+from steganography.embedders.classical import ClassicalEmbedder
 
 
 def test_registry_builds_embedders_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "_EMBEDDERS", dict(pipeline._EMBEDDERS))
-    pipeline.register_embedder("strong", "steganography.classical:ClassicalEmbedder")
+    pipeline.register_embedder("strong", "steganography.embedders.classical:ClassicalEmbedder")
     assert {"classical", "strong"} <= set(pipeline.available_embedders())
     embedder = pipeline.make_embedder("strong", quality_target=50)
     assert isinstance(embedder, ClassicalEmbedder) and embedder.quality_target == 50

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from common import app
 from common.payload import codecs
+from steganography.app import cli as app
 
 PASSPHRASE = "correct horse battery staple"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steganography.zhunet import NUM_SRM_KERNELS, SRMFilter, ZhuNet, srm_kernels
+from steganography.models.zhunet import NUM_SRM_KERNELS, SRMFilter, ZhuNet, srm_kernels
 
 TINY = {"channels": (4, 4, 8), "hidden_features": 16}
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from common.image import jpeg_roundtrip
-from steganography.classical import (
+from steganography.embedders.classical import (
     AC_POSITIONS,
     PREAMBLE_BITS,
     ClassicalEmbedder,

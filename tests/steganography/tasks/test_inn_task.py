@@ -15,10 +15,10 @@ import yaml
 from lightning.pytorch.loggers import CSVLogger
 
 from common.cli import main
-from steganography.perceptual import PretrainedWeightsMissingError, default_backbone_checkpoint
+from steganography.models.perceptual import PretrainedWeightsMissingError, default_backbone_checkpoint
 from steganography.tasks.inn import INNHidingTask, bit_accuracy, random_message
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEMO_CONFIG = ROOT / "trainer_configs" / "demo" / "inn.yaml"
 
 

@@ -2,12 +2,12 @@
 
 Each check sends speech through what ``stegavox hide`` / ``stegavox reveal`` do: the utterance is
 encoded (:func:`common.payload.codecs.encode_audio`, Opus at a low bitrate by default), hidden with
-:func:`steganography.pipeline.hide` (AES-GCM, BCH code chosen and verified by ``hide`` itself,
+:func:`steganography.app.pipeline.hide` (AES-GCM, BCH code chosen and verified by ``hide`` itself,
 embedding), recompressed with real Pillow JPEG at each quality, revealed with
-:func:`steganography.pipeline.reveal` and compared byte for byte with what was sent.
+:func:`steganography.app.pipeline.reveal` and compared byte for byte with what was sent.
 
 How much audio goes in: the longest prefix of the utterance that fits the cover at the code
-:func:`steganography.pipeline.max_payload_bytes` chooses (what ``stegavox capacity`` reports),
+:func:`steganography.app.pipeline.max_payload_bytes` chooses (what ``stegavox capacity`` reports),
 estimated with :func:`common.payload.codecs.max_duration_seconds` and shortened by 10 % steps until
 the encoded (VBR) file really fits. An item that cannot carry even the audio file's header, or
 that ``hide`` rejects, is a failure with a reason and counts as not recovered at every quality.
@@ -30,16 +30,16 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 
-from common.app import APP_SAMPLE_RATE
 from common.errors import AuthenticationError, InputError, PayloadUnrecoverableError
 from common.image import jpeg_roundtrip
 from common.payload import codecs, container
+from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE, VALIDATION_JPEG_QUALITIES
 from datamodules.demo import SynthesisedSpeech, item_rng
 from datamodules.librispeech import LibriSpeech
 from datamodules.synthetic import procedural_image
-from steganography import pipeline
-from steganography.embedder import Embedder
-from steganography.inn_embedder import INNEmbedder
+from steganography.app import pipeline
+from steganography.embedders.base import Embedder
+from steganography.embedders.inn import INNEmbedder
 
 #: Passphrase of the check's payloads (any fixed one: only the round trip is measured).
 PASSPHRASE = b"stegavox end-to-end check"
@@ -101,7 +101,7 @@ def round_trip(
     wave: torch.Tensor,
     sample_rate: int,
     qualities: list[int],
-    quality_target: int = 75,
+    quality_target: int = JPEG_QUALITY_TARGET,
     codec: str = "opus",
     bitrate_kbps: int | None = None,
     passphrase: bytes = PASSPHRASE,
@@ -198,8 +198,8 @@ class PayloadRoundTripCheck(Callback):
         split: str = "dev-clean",
         num_items: int = 4,
         cover_size: int = 512,
-        qualities: list[int] = [50, 75, 90],
-        quality_target: int = 75,
+        qualities: list[int] = list(VALIDATION_JPEG_QUALITIES),
+        quality_target: int = JPEG_QUALITY_TARGET,
         codec: str = "opus",
         bitrate_kbps: int | None = 8,
         tile_size: int | None = None,
@@ -223,10 +223,10 @@ class PayloadRoundTripCheck(Callback):
 
     def _load_utterances(self) -> list[torch.Tensor]:
         if self.librispeech_root is None:
-            num_samples = int(SYNTHESISED_SECONDS * APP_SAMPLE_RATE)
-            speech = SynthesisedSpeech(self.num_items, num_samples, APP_SAMPLE_RATE, "val", self.seed)
+            num_samples = int(SYNTHESISED_SECONDS * SPEECH_SAMPLE_RATE)
+            speech = SynthesisedSpeech(self.num_items, num_samples, SPEECH_SAMPLE_RATE, "val", self.seed)
             return [speech[index]["audio"] for index in range(self.num_items)]
-        corpus = LibriSpeech(self.librispeech_root, [self.split], APP_SAMPLE_RATE, max_utterances=self.num_items)
+        corpus = LibriSpeech(self.librispeech_root, [self.split], SPEECH_SAMPLE_RATE, max_utterances=self.num_items)
         if len(corpus) < self.num_items:
             raise ValueError(f"LibriSpeech {self.split} has {len(corpus)} utterances, fewer than num_items={self.num_items}")
         return [corpus[index]["audio"] for index in range(self.num_items)]
@@ -251,7 +251,7 @@ class PayloadRoundTripCheck(Callback):
         embedder = self.embedder(pl_module)
         self.results = [
             round_trip(
-                embedder, cover, wave, APP_SAMPLE_RATE, self.qualities, self.quality_target, self.codec, self.bitrate_kbps
+                embedder, cover, wave, SPEECH_SAMPLE_RATE, self.qualities, self.quality_target, self.codec, self.bitrate_kbps
             )
             for cover, wave in zip(self.covers, self.utterances)
         ]

@@ -21,14 +21,15 @@ from common.errors import InputError, StegavoxError
 from common.image import jpeg_roundtrip, open_image, pil_to_tensor
 from common.metrics import psnr, ssim
 from common.payload import container, ecc
-from steganography import pipeline
-from steganography.embedder import Embedder
+from common.settings import SPEECH_SAMPLE_RATE
+from steganography.app import pipeline
+from steganography.embedders.base import Embedder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 #: Passphrase of the sweep's payloads (they are random bytes; the key only exercises the path).
 SWEEP_PASSPHRASE = b"stegavox sweep"
 #: Metadata the random payloads are labelled with.
-SWEEP_META = container.AudioMeta("pcm16", 16000, 1)
+SWEEP_META = container.AudioMeta("pcm16", SPEECH_SAMPLE_RATE, 1)
 
 
 def load_image_folder(folder: Path) -> list[tuple[str, Image.Image]]:

@@ -24,14 +24,13 @@ from common.audio import load_audio, resample
 from common.errors import InputError, StegavoxError
 from common.image import open_image
 from common.payload import codecs, container, crypto, ecc
+from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE, SWEEP_JPEG_QUALITIES
 from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
-from steganography import pipeline
+from steganography.app import pipeline
 
 #: Sample rate and channel count audio is converted to before encoding (wide-band speech).
-APP_SAMPLE_RATE = 16000
 APP_CHANNELS = 1
 DEFAULT_CODEC = "opus"
-DEFAULT_QUALITY_TARGET = 75
 DEFAULT_METHOD = "classical"
 LOSSLESS_SUFFIXES = (".png",)
 ENHANCED_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
@@ -120,19 +119,19 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def _load_speech(path: Path) -> torch.Tensor:
-    """Mono wave at :data:`APP_SAMPLE_RATE`, with a note for every conversion."""
+    """Mono wave at :data:`SPEECH_SAMPLE_RATE`, with a note for every conversion."""
     wave, sample_rate = load_audio(path, mono=False)
     if wave.shape[0] != APP_CHANNELS:
         note(f"mixing {wave.shape[0]} channels down to mono")
         wave = wave.mean(dim=0, keepdim=True)
-    if sample_rate != APP_SAMPLE_RATE:
-        note(f"resampling {sample_rate} Hz to {APP_SAMPLE_RATE} Hz")
-        wave = resample(wave, sample_rate, APP_SAMPLE_RATE)
+    if sample_rate != SPEECH_SAMPLE_RATE:
+        note(f"resampling {sample_rate} Hz to {SPEECH_SAMPLE_RATE} Hz")
+        wave = resample(wave, sample_rate, SPEECH_SAMPLE_RATE)
     return wave
 
 
 def _max_seconds(fit_bytes: int, codec: str, bitrate_kbps: int | None) -> float:
-    rate = codecs.encoded_sample_rate(codec, APP_SAMPLE_RATE)
+    rate = codecs.encoded_sample_rate(codec, SPEECH_SAMPLE_RATE)
     return codecs.max_duration_seconds(fit_bytes, codec, rate, APP_CHANNELS, bitrate_kbps)
 
 
@@ -154,9 +153,9 @@ def run_hide(args: argparse.Namespace) -> int:
     cover = open_image(args.cover)
     wave = _load_speech(Path(args.audio))
     if args.enhance:
-        wave = enhance_waveform(load_pretrained_enhancer(), wave, APP_SAMPLE_RATE)
-    audio = codecs.encode_audio(wave, APP_SAMPLE_RATE, args.codec, args.bitrate)
-    meta = container.AudioMeta(args.codec, codecs.encoded_sample_rate(args.codec, APP_SAMPLE_RATE), APP_CHANNELS)
+        wave = enhance_waveform(load_pretrained_enhancer(), wave, SPEECH_SAMPLE_RATE)
+    audio = codecs.encode_audio(wave, SPEECH_SAMPLE_RATE, args.codec, args.bitrate)
+    meta = container.AudioMeta(args.codec, codecs.encoded_sample_rate(args.codec, SPEECH_SAMPLE_RATE), APP_CHANNELS)
     try:
         result = pipeline.hide(cover, audio, meta, passphrase, embedder, args.quality_target, args.bch_t)
     except pipeline.CoverTooSmallError as err:
@@ -169,7 +168,7 @@ def run_hide(args: argparse.Namespace) -> int:
     result.stego.save(buffer, format="PNG", compress_level=1)
     write_atomic(out, buffer.getvalue())
     width, height = cover.size
-    seconds = wave.shape[-1] / APP_SAMPLE_RATE
+    seconds = wave.shape[-1] / SPEECH_SAMPLE_RATE
     print(
         f"hid {seconds:.1f} s of {args.codec} audio ({len(audio)} bytes) in {width}x{height}: "
         f"{8 * len(audio) / (width * height):.4f} bpp net, BCH t={result.bch_t} m={result.bch_m}, "
@@ -240,7 +239,7 @@ def run_capacity(args: argparse.Namespace) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """``stegavox sweep``: robustness of a method over a folder of images and JPEG qualities."""
-    from steganography import sweep
+    from steganography.app import sweep
 
     out_dir = Path(args.out_dir)
     images = sweep.load_image_folder(Path(args.images))
@@ -275,7 +274,7 @@ def _common_options(parser: argparse.ArgumentParser, quality_target: bool = True
         parser.add_argument(
             "--quality-target",
             type=quality,
-            default=DEFAULT_QUALITY_TARGET,
+            default=JPEG_QUALITY_TARGET,
             metavar="Q",
             help="lowest JPEG quality the payload must survive (default: %(default)s)",
         )
@@ -340,7 +339,7 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
         "--qualities",
         type=quality,
         nargs="+",
-        default=[50, 60, 70, 75, 80, 90, 95],
+        default=list(SWEEP_JPEG_QUALITIES),
         metavar="Q",
         help="JPEG qualities (default: %(default)s)",
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from steganography.pixinwav import (
+from steganography.models.pixinwav import (
     ARCHITECTURES,
     AdditiveGaussianNoise,
     ImageContainerMapping,

@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from datamodules.synthetic import procedural_image
-from steganography import pipeline
-from steganography.inn import InvertibleHider
-from steganography.inn_embedder import DEFAULT_CHECKPOINT, INNEmbedder, export_task_checkpoint, load_hider, save_hider
+from steganography.app import pipeline
+from steganography.embedders.inn import DEFAULT_CHECKPOINT, INNEmbedder, export_task_checkpoint, load_hider, save_hider
+from steganography.models.inn import InvertibleHider
 
 CONFIG = {"levels": 3, "message_channels": 2, "num_blocks": 2, "width": 4, "depth": 1, "clamp": 2.0}
 

@@ -20,12 +20,12 @@ from PIL import Image
 from common.errors import InputError, PayloadUnrecoverableError, StegavoxError
 from common.image import jpeg_roundtrip
 from common.payload import container, ecc
-from steganography.embedder import Embedder
+from steganography.embedders.base import Embedder
 
 #: Embedders by ``--method`` name: ``"module:Class"``, imported on first use.
 _EMBEDDERS: dict[str, str] = {
-    "classical": "steganography.classical:ClassicalEmbedder",
-    "inn": "steganography.inn_embedder:INNEmbedder",
+    "classical": "steganography.embedders.classical:ClassicalEmbedder",
+    "inn": "steganography.embedders.inn:INNEmbedder",
 }
 
 #: Qualities above the target at which the raw bit-error rate is also measured (capped at 95):

@@ -1,11 +1,6 @@
 import torch
 
-from steganography.image_in_image import (
-    ImageInImageDecoder,
-    ImageInImageEncoder,
-    ImageInImageLoss,
-    to_grey,
-)
+from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, ImageInImageLoss, to_grey
 from steganography.tasks.image_in_image import ImageInImageTask
 
 

@@ -34,7 +34,8 @@ from PIL import Image
 
 from common.dsp import dct
 from common.payload.ecc import interleaver_permutation
-from steganography.embedder import Embedder
+from common.settings import JPEG_QUALITY_TARGET
+from steganography.embedders.base import Embedder
 
 #: JPEG (ITU-T T.81 Annex K) luminance quantisation table for quality 50, natural order.
 JPEG_LUMA_TABLE = np.array(
@@ -165,7 +166,7 @@ class ClassicalEmbedder(Embedder):
 
     def __init__(
         self,
-        quality_target: int = 75,
+        quality_target: int = JPEG_QUALITY_TARGET,
         bits_per_block: int = 12,
         seed: int = DEFAULT_SEED,
         iterations: int = 3,

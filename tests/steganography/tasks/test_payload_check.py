@@ -12,12 +12,13 @@ import soundfile as sf
 import torch
 from PIL import Image
 
+from common.speech_synthesis import synthesise_speech
 from datamodules.demo import DemoImageDataModule
-from datamodules.synthetic import procedural_image, synthesise_speech
-from steganography import payload_check
-from steganography.classical import ClassicalEmbedder
-from steganography.payload_check import DOES_NOT_FIT, PayloadRoundTripCheck, round_trip, summarise
+from datamodules.synthetic import procedural_image
+from steganography.embedders.classical import ClassicalEmbedder
+from steganography.tasks import payload_check
 from steganography.tasks.inn import INNHidingTask
+from steganography.tasks.payload_check import DOES_NOT_FIT, PayloadRoundTripCheck, round_trip, summarise
 
 SAMPLE_RATE = 16000
 
