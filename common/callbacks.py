@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 class ExperimentCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``ckpt_path="last"`` looks across every run of the experiment.
+    """``ModelCheckpoint`` that keeps the task's best checkpoint and resumes across runs.
+
+    Unless ``monitor`` is set explicitly, it monitors the metric that the LightningModule declares
+    (``monitor`` / ``monitor_mode`` of :class:`common.task.Task`) and keeps the best checkpoint as
+    ``best.ckpt`` beside ``last.ckpt``.
 
     Each run logs to a new ``<save_dir>/<name>/version_N``; Lightning's own lookup only sees
     the current version, so ``--ckpt_path last`` would never resume. This finds the newest
     ``last.ckpt`` in all versions of the experiment (and in ``dirpath`` if one is set).
     """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        declared = getattr(pl_module, "monitor", None)
+        if self.monitor is None and declared:
+            mode = getattr(pl_module, "monitor_mode", "min")
+            if mode not in ("min", "max"):
+                raise ValueError(f"{type(pl_module).__name__}.monitor_mode must be 'min' or 'max', got {mode!r}")
+            self.monitor, self.mode = declared, mode
+            self.kth_value = torch.tensor(math.inf if mode == "min" else -math.inf)
+            self.filename = self.filename or "best"
+            self.auto_insert_metric_name = False
+        super().setup(trainer, pl_module, stage)
 
     def _find_last_checkpoints(self, trainer: pl.Trainer) -> set[str]:
         found = super()._find_last_checkpoints(trainer)

@@ -17,7 +17,7 @@ TRAINER_DEFAULTS = {
     "accelerator": "auto",
     "logger": {
         "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-        "init_args": {"save_dir": "runs", "name": "default"},
+        "init_args": {"save_dir": "runs", "name": "default", "default_hp_metric": False},
     },
 }
 

@@ -28,20 +28,25 @@ def tensorboard(module: pl.LightningModule) -> SummaryWriter | None:
     return None
 
 
-def log_images(module: pl.LightningModule, tag: str, images: torch.Tensor, nrow: int = 4) -> None:
-    """Log a batch ``(B, C, H, W)`` in [0, 1] as one grid image."""
+def residual_x10(stego: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    """The stego-minus-cover residual amplified 10× around mid-grey, for display."""
+    return ((stego - cover) * 10 + 0.5).clamp(0, 1)
+
+
+def log_images(module: pl.LightningModule, tag: str, images: torch.Tensor, step: int, nrow: int = 4) -> None:
+    """Log a batch ``(B, C, H, W)`` in [0, 1] as one grid image at ``step``."""
     writer = tensorboard(module)
     if writer is not None:
         grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
-        writer.add_image(tag, grid, module.global_step)
+        writer.add_image(tag, grid, step)
 
 
-def log_audio(module: pl.LightningModule, tag: str, wave: torch.Tensor, sample_rate: int) -> None:
-    """Log one waveform ``(samples,)`` or ``(1, samples)`` (peak-limited to [-1, 1])."""
+def log_audio(module: pl.LightningModule, tag: str, wave: torch.Tensor, sample_rate: int, step: int) -> None:
+    """Log one waveform ``(samples,)`` or ``(1, samples)`` (peak-limited to [-1, 1]) at ``step``."""
     writer = tensorboard(module)
     if writer is not None:
         mono = wave.detach().float().cpu().reshape(-1)
-        writer.add_audio(tag, mono.clamp(-1, 1), module.global_step, sample_rate=sample_rate)
+        writer.add_audio(tag, mono.clamp(-1, 1), step, sample_rate=sample_rate)
 
 
 def spectrogram_figure(
@@ -70,16 +75,16 @@ def spectrogram_figure(
     return figure
 
 
-def log_figure(module: pl.LightningModule, tag: str, figure: plt.Figure) -> None:
-    """Log a matplotlib figure and close it."""
+def log_figure(module: pl.LightningModule, tag: str, figure: plt.Figure, step: int) -> None:
+    """Log a matplotlib figure at ``step`` and close it."""
     writer = tensorboard(module)
     if writer is not None:
-        writer.add_figure(tag, figure, module.global_step, close=True)
+        writer.add_figure(tag, figure, step, close=True)
     else:
         plt.close(figure)
 
 
-def log_spectrogram(module: pl.LightningModule, tag: str, wave: torch.Tensor, sample_rate: int) -> None:
-    """Log the spectrogram figure of a waveform."""
+def log_spectrogram(module: pl.LightningModule, tag: str, wave: torch.Tensor, sample_rate: int, step: int) -> None:
+    """Log the spectrogram figure of a waveform at ``step``."""
     if tensorboard(module) is not None:
-        log_figure(module, tag, spectrogram_figure(wave, sample_rate, title=tag))
+        log_figure(module, tag, spectrogram_figure(wave, sample_rate, title=tag), step)

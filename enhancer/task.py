@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 
-from common.media import log_audio, log_spectrogram
 from common.metrics import pesq_wb, si_sdr, stoi
+from common.task import Task
 from enhancer.dccrn import DCCRN
 from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
@@ -22,7 +21,7 @@ from enhancer.losses import (
 from enhancer.scores import MetricScorer
 
 
-class EnhancerTask(pl.LightningModule):
+class EnhancerTask(Task):
     """Speech enhancement on ``{"noisy", "clean"}`` batches of ``(B, 1, L)`` waveforms.
 
     Each training step (manual optimisation, as MetricGAN+ but per step instead of per epoch):
@@ -81,17 +80,11 @@ class EnhancerTask(pl.LightningModule):
         self.scorer = MetricScorer(self.discriminator.metrics, sample_rate, score_workers)
         self.history = ScoredHistory(history_capacity)
 
+    monitor, monitor_mode = "val/pesq", "max"
+    hparam_metrics = ("val/pesq", "val/delta_pesq", "val/stoi", "val/si_sdr")
+
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         return self.generator(noisy)
-
-    def _step_optimizer(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        self.toggle_optimizer(optimizer)
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        if self.hparams.gradient_clip > 0:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip, gradient_clip_algorithm="norm")
-        optimizer.step()
-        self.untoggle_optimizer(optimizer)
 
     def _discriminator_loss(self, noisy: torch.Tensor, enhanced: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         count = self.hparams.scored_items or noisy.shape[0]
@@ -106,10 +99,7 @@ class EnhancerTask(pl.LightningModule):
             past, reference, scores = (x.to(self.device) for x in replay)
             loss = loss + metric_regression_loss(self.discriminator(past, reference), scores)
         self.history.add(enhanced, clean, enhanced_scores)
-        self.log_dict(
-            {f"train/score_{m}": enhanced_scores[:, i].nanmean() for i, m in enumerate(self.discriminator.metrics)},
-            on_step=True,
-        )
+        self.log_stage("train", {f"score_{m}": enhanced_scores[:, i].nanmean() for i, m in enumerate(self.discriminator.metrics)}, count)
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -117,11 +107,11 @@ class EnhancerTask(pl.LightningModule):
         generator_optimizer, discriminator_optimizer = self.optimizers()
         enhanced = self.generator(noisy)
         hp = self.hparams
-        logs = {}
+        logs, skipped = {}, 0
         if hp.adversarial_weight > 0:
             discriminator_loss = self._discriminator_loss(noisy, enhanced, clean)
-            self._step_optimizer(discriminator_optimizer, discriminator_loss)
-            logs["train/discriminator_loss"] = discriminator_loss.detach()
+            skipped += not self.optimizer_step_guarded(discriminator_optimizer, discriminator_loss, hp.gradient_clip)
+            logs["discriminator_loss"] = discriminator_loss.detach()
 
         negative_si_sdr = self.si_sdr_loss(enhanced, clean)
         pesq_loss = self.pesq_loss(enhanced, clean)
@@ -129,12 +119,13 @@ class EnhancerTask(pl.LightningModule):
         if hp.adversarial_weight > 0:
             adversarial = adversarial_generator_loss(self.discriminator(enhanced, clean))
             loss = loss + hp.adversarial_weight * adversarial
-            logs["train/adversarial_loss"] = adversarial.detach()
-        self._step_optimizer(generator_optimizer, loss)
-        logs |= {"train/loss": loss.detach(), "train/si_sdr": -negative_si_sdr.detach(), "train/pesq_loss": pesq_loss.detach()}
-        self.log_dict(logs, on_step=True, prog_bar=True)
+            logs["adversarial_loss"] = adversarial.detach()
+        skipped += not self.optimizer_step_guarded(generator_optimizer, loss, hp.gradient_clip)
+        logs |= {"loss": loss.detach(), "si_sdr": -negative_si_sdr.detach(), "pesq_loss": pesq_loss.detach()}
+        logs["skipped_steps"] = float(skipped)
+        self.log_stage("train", logs, noisy.shape[0], prog_bar=True)
 
-    def _evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+    def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
         noisy, clean = batch["noisy"], batch["clean"]
         enhanced = self.generator(noisy)
         rate = self.hparams.sample_rate
@@ -152,18 +143,16 @@ class EnhancerTask(pl.LightningModule):
             scores[f"{prefix}stoi"] = per_item(lambda x, y: stoi(x, y, rate), name).mean()
             scores[f"{prefix}si_sdr"] = per_item(si_sdr, name).mean()
         scores["delta_pesq"] = scores["pesq"] - scores["noisy_pesq"]
-        self.log_dict({f"{stage}/{k}": v.to(self.device) for k, v in scores.items()}, sync_dist=True, batch_size=noisy.shape[0])
-        if stage == "val" and batch_idx == 0:
+        self.log_stage(stage, {k: v.to(self.device) for k, v in scores.items()}, noisy.shape[0])
+        if batch_idx == 0:
             for index in range(min(self.hparams.num_logged_items, noisy.shape[0])):
                 for name, wave in flat.items():
-                    log_audio(self, f"val_audio/{index}_{name}", wave[index], rate)
-                    log_spectrogram(self, f"val_spectrogram/{index}_{name}", wave[index], rate)
+                    self.log_media_audio(stage, f"{index}/{name}", wave[index], rate)
+                    self.log_media_spectrogram(stage, f"{index}/{name}_spectrogram", wave[index], rate)
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, batch_idx, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, batch_idx, "test")
+    def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The enhanced waveforms (and the noisy inputs, to listen side by side)."""
+        return {"enhanced": self.generator(batch["noisy"]), "noisy": batch["noisy"]}
 
     def on_train_end(self) -> None:
         self.scorer.close()

@@ -8,13 +8,13 @@ images, so their runs compare directly in TensorBoard.
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
 from common.image import to_uint8
-from common.media import log_images
+from common.media import residual_x10
 from common.metrics import psnr, ssim
+from common.task import Task
 from steganography.models.channel import quantize_ste
 from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, ImageInImageLoss, to_grey
 from steganography.models.inn import InvertibleHider
@@ -22,7 +22,7 @@ from steganography.models.inn import InvertibleHider
 PAYLOAD_BITS_PER_PIXEL = 8  # one 8-bit grey payload pixel per cover pixel
 
 
-class ImageInImageTaskBase(pl.LightningModule):
+class ImageInImageTaskBase(Task):
     """Steps, metrics and TensorBoard images shared by the image-in-image tasks.
 
     Subclasses set ``self.loss`` (an :class:`ImageInImageLoss`), save the hyperparameters
@@ -31,42 +31,44 @@ class ImageInImageTaskBase(pl.LightningModule):
     image at evaluation time.
     """
 
+    monitor, monitor_mode = "val/loss", "min"
+    hparam_metrics = ("val/loss", "val/cover_psnr", "val/cover_ssim", "val/secret_psnr", "val/secret_ssim")
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         cover, secret = batch["image"], to_grey(batch["secret"])
         stego, revealed = self(cover, secret)
         losses = self.loss(cover, stego, secret, revealed)
-        on_step = stage == "train"
-        self.log_dict({f"{stage}/{k}": v for k, v in losses.items()}, on_step=on_step, on_epoch=not on_step, sync_dist=not on_step, prog_bar=on_step)
+        metrics = dict(losses)
         if stage != "train":
             stego8 = to_uint8(stego).float() / 255.0
-            self.log_dict(
-                {
-                    f"{stage}/cover_psnr": psnr(stego8, cover),
-                    f"{stage}/cover_ssim": ssim(stego8, cover),
-                    f"{stage}/secret_psnr": psnr(revealed.clamp(0, 1), secret),
-                    f"{stage}/secret_ssim": ssim(revealed.clamp(0, 1), secret),
-                    f"{stage}/bpp": float(PAYLOAD_BITS_PER_PIXEL),
-                },
-                sync_dist=True,
-            )
+            metrics |= {
+                "cover_psnr": psnr(stego8, cover),
+                "cover_ssim": ssim(stego8, cover),
+                "secret_psnr": psnr(revealed.clamp(0, 1), secret),
+                "secret_ssim": ssim(revealed.clamp(0, 1), secret),
+                "bpp": float(PAYLOAD_BITS_PER_PIXEL),
+            }
+        self.log_stage(stage, metrics, cover.shape[0], prog_bar=stage == "train")
         return {"stego": stego, "revealed": revealed, **losses}
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")["loss"]
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self._step(batch, "val")
+    def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+        out = self._step(batch, stage)
         if batch_idx == 0:
             k = self.hparams.num_logged_images
             cover, stego = batch["image"][:k], out["stego"][:k].clamp(0, 1)
-            log_images(self, "val/cover", cover)
-            log_images(self, "val/stego", stego)
-            log_images(self, "val/residual_x10", ((stego - cover) * 10 + 0.5).clamp(0, 1))
-            log_images(self, "val/secret", to_grey(batch["secret"][:k]).expand(-1, 3, -1, -1))
-            log_images(self, "val/revealed", out["revealed"][:k].clamp(0, 1).expand(-1, 3, -1, -1))
+            self.log_media_images(stage, "cover", cover)
+            self.log_media_images(stage, "stego", stego)
+            self.log_media_images(stage, "residual_x10", residual_x10(stego, cover))
+            self.log_media_images(stage, "secret", to_grey(batch["secret"][:k]).expand(-1, 3, -1, -1))
+            self.log_media_images(stage, "revealed", out["revealed"][:k].clamp(0, 1).expand(-1, 3, -1, -1))
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
+    def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The 8-bit stego images and the secrets revealed from them."""
+        stego, revealed = self(batch["image"], to_grey(batch["secret"]))
+        return {"stego": to_uint8(stego).float() / 255.0, "revealed": revealed.clamp(0, 1)}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

@@ -14,14 +14,14 @@ their gradient norms; a step whose loss or gradients are not finite is skipped a
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.media import log_images
 from common.metrics import psnr, ssim
-from common.settings import VALIDATION_JPEG_QUALITIES
+from common.media import residual_x10
+from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
+from common.task import Task
 from steganography.models.channel import JpegChannel, quantize_ste
 from steganography.models.inn import InvertibleHider
 from steganography.models.perceptual import LPIPSLoss
@@ -41,7 +41,7 @@ def bit_accuracy(revealed: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
     return ((revealed > 0) == (message > 0)).flatten(1).float().mean(dim=1)
 
 
-class INNHidingTask(pl.LightningModule):
+class INNHidingTask(Task):
     """Train :class:`InvertibleHider` through a JPEG channel, optionally against a Zhu-Net.
 
     Args:
@@ -115,6 +115,14 @@ class INNHidingTask(pl.LightningModule):
             if adversarial_weight > 0
             else None
         )
+        headline = JPEG_QUALITY_TARGET if JPEG_QUALITY_TARGET in val_qualities else max(val_qualities)
+        self.monitor, self.monitor_mode = f"val/bit_accuracy_q{headline}", "max"
+        self.hparam_metrics = (
+            *(f"val/bit_accuracy_q{quality}" for quality in val_qualities),
+            "val/bit_accuracy_identity",
+            "val/psnr",
+            "val/ssim",
+        )
 
     def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
         """Module state without the frozen LPIPS network (pretrained weights are not ours to ship)."""
@@ -161,61 +169,57 @@ class INNHidingTask(pl.LightningModule):
         losses["bit_accuracy"] = bit_accuracy(revealed.detach(), message).mean()
         return {**losses, "loss": total, "stego8": stego8.detach()}
 
-    def _finite_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[nn.Parameter]) -> bool:
-        """Backward, clip and step unless the loss or a gradient is not finite (then skip)."""
-        optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return False
-        self.manual_backward(loss)
-        gradients = [p.grad for p in parameters if p.grad is not None]
-        if not all(torch.isfinite(g).all() for g in gradients):
-            optimizer.zero_grad(set_to_none=True)
-            return False
-        self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip, gradient_clip_algorithm="norm")
-        optimizer.step()
-        return True
-
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         cover = batch["image"]
         optimizers = self.optimizers()
         hider_optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
-        skipped = 0
         out = self.generator_losses(cover)
-        skipped += not self._finite_step(hider_optimizer, out["loss"], list(self.hider.parameters()))
-        logs = {f"train/{k}": v.detach() for k, v in out.items() if k != "stego8"}
+        skipped = not self.optimizer_step_guarded(hider_optimizer, out["loss"], self.hparams.gradient_clip)
+        logs = {k: v.detach() for k, v in out.items() if k != "stego8"}
         if self.detector is not None:
             detector_loss = self.detector_loss(cover, out["stego8"])
-            skipped += not self._finite_step(optimizers[1], detector_loss, list(self.detector.parameters()))
-            logs["train/detector_loss"] = detector_loss.detach()
-        logs["train/skipped_steps"] = torch.tensor(float(skipped))
-        self.log_dict(logs, prog_bar=False)
-        self.log("train/bits", logs["train/bit_accuracy"], prog_bar=True, logger=False)
+            skipped += not self.optimizer_step_guarded(optimizers[1], detector_loss, self.hparams.gradient_clip)
+            logs["detector_loss"] = detector_loss.detach()
+        logs["skipped_steps"] = torch.tensor(float(skipped))
+        self.log_stage("train", logs, cover.shape[0])
+        self.log("train/bits", logs["bit_accuracy"], prog_bar=True, logger=False, batch_size=cover.shape[0])
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def hide(self, cover: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hide bits drawn from ``seed`` in ``cover``; return ``(8-bit stego, message)``."""
+        generator = torch.Generator().manual_seed(seed)
+        shape = (cover.shape[0], *self.hider.message_shape(cover.shape[-2], cover.shape[-1]))
+        message = (torch.randint(0, 2, shape, generator=generator) * 2 - 1).to(cover)
+        return quantize_ste(self.hider(cover, message)[0]), message
+
+    def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
         cover = batch["image"]
-        message = random_message(self.hider, cover)
-        stego8 = quantize_ste(self.hider(cover, message)[0])
+        stego8, message = self.hide(cover, batch_idx)
         metrics = {
-            "val/bit_accuracy_identity": bit_accuracy(self.hider.reveal(stego8), message).mean(),
-            "val/psnr": psnr(stego8, cover),
-            "val/ssim": ssim(stego8, cover),
+            "bit_accuracy_identity": bit_accuracy(self.hider.reveal(stego8), message).mean(),
+            "psnr": psnr(stego8, cover),
+            "ssim": ssim(stego8, cover),
         }
         for quality in self.hparams.val_qualities:
             accuracy = bit_accuracy(self.hider.reveal(self.channel.real_jpeg(stego8, int(quality))), message)
-            metrics[f"val/bit_accuracy_q{quality}"] = accuracy.mean()
-            metrics[f"val/bit_exact_q{quality}"] = (accuracy == 1).float().mean()
+            metrics[f"bit_accuracy_q{quality}"] = accuracy.mean()
+            metrics[f"bit_exact_q{quality}"] = (accuracy == 1).float().mean()
         if self.lpips is not None:
-            metrics["val/lpips"] = self.lpips(stego8, cover).mean()
+            metrics["lpips"] = self.lpips(stego8, cover).mean()
         if self.detector is not None:
             logits = self.detector(torch.cat([cover, stego8]))
             labels = torch.cat([torch.zeros_like(cover[:, 0, 0, 0]), torch.ones_like(cover[:, 0, 0, 0])])
-            metrics["val/detector_accuracy"] = (logits.argmax(dim=1) == labels.long()).float().mean()
-        self.log_dict(metrics, sync_dist=True)
+            metrics["detector_accuracy"] = (logits.argmax(dim=1) == labels.long()).float().mean()
+        self.log_stage(stage, metrics, cover.shape[0])
         if batch_idx == 0:
             k = self.hparams.num_logged_images
-            log_images(self, "val/cover", cover[:k])
-            log_images(self, "val/stego", stego8[:k])
-            log_images(self, "val/residual_x10", ((stego8[:k] - cover[:k]) * 10 + 0.5).clamp(0, 1))
+            self.log_media_images(stage, "cover", cover[:k])
+            self.log_media_images(stage, "stego", stego8[:k])
+            self.log_media_images(stage, "residual_x10", residual_x10(stego8[:k], cover[:k]))
+
+    def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Stego images (random bits) and their residuals ×10."""
+        stego8, _ = self.hide(batch["image"], 0)
+        return {"stego": stego8, "residual_x10": residual_x10(stego8, batch["image"])}
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         optimizers = [torch.optim.Adam(self.hider.parameters(), lr=self.hparams.lr)]

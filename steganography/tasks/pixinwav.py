@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from common.media import log_audio, log_figure, log_images, log_spectrogram, tensorboard
+from common.media import tensorboard
 from common.metrics import psnr, snr, ssim
+from common.task import Task
 from steganography.models.pixinwav import PixInWav, PixInWavLoss, make_channel
 
 
@@ -25,7 +25,7 @@ def stdct_figure(coefficients: torch.Tensor, title: str) -> plt.Figure:
     return figure
 
 
-class PixInWavTask(pl.LightningModule):
+class PixInWavTask(Task):
     """Train :class:`~steganography.models.pixinwav.PixInWav` on batches ``{"image": (B, 3, H, W),
     "audio": (B, 1, samples)}``.
 
@@ -96,6 +96,9 @@ class PixInWavTask(pl.LightningModule):
         if not self.train_channels or len(set(names)) != len(names):
             raise ValueError("need at least one training channel and distinct evaluation channels")
 
+    monitor, monitor_mode = "val/loss", "min"
+    hparam_metrics = ("val/loss", "val/snr", "val/clean/ssim", "val/clean/psnr")
+
     def forward(self, image: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         """Hide ``image`` in ``audio`` and reveal it through a clean channel."""
         return self.model(image, audio)
@@ -105,38 +108,39 @@ class PixInWavTask(pl.LightningModule):
         channel = self.train_channels[int(torch.randint(len(self.train_channels), ()))]
         outputs = self.model(image, audio, channel)
         losses = self.loss(outputs, image, audio)
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=image.shape[0])
-        self.log("train/snr", snr(outputs["container_wave"].detach(), audio).mean(), batch_size=image.shape[0])
+        metrics = {**losses, "snr": snr(outputs["container_wave"].detach(), audio).mean()}
+        self.log_stage("train", metrics, image.shape[0], prog_bar=True)
         return losses["loss"]
 
-    def _evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+    def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
         image, audio = batch["image"], batch["audio"]
         hidden = self.model.hide(image, audio)
         container = hidden["container_wave"]
         revealed_clean = self.model.reveal_received(hidden, container)
         losses = self.loss({**hidden, "revealed_image": revealed_clean}, image, audio)
-        metrics = {f"{stage}/{k}": v for k, v in losses.items()}
-        metrics[f"{stage}/snr"] = snr(container, audio).mean()
+        metrics = dict(losses)
+        metrics["snr"] = snr(container, audio).mean()
         if self.model.reveal_from != "waveform":
             # What a real receiver, which has only the waveform, would get.
             from_waveform = self.model.reveal(container).clamp(0, 1)
-            metrics[f"{stage}/from_waveform/ssim"] = ssim(from_waveform, image)
-            metrics[f"{stage}/from_waveform/psnr"] = psnr(from_waveform, image)
+            metrics["from_waveform/ssim"] = ssim(from_waveform, image)
+            metrics["from_waveform/psnr"] = psnr(from_waveform, image)
         revealed_by_channel = {}
         for index, channel in enumerate(self.eval_channels):
             generator = torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx * 1009 + index)
             received = channel(container, generator)
             revealed = (revealed_clean if channel.name == "clean" else self.model.reveal_received(hidden, received)).clamp(0, 1)
             revealed_by_channel[channel.name] = revealed
-            metrics[f"{stage}/{channel.name}/ssim"] = ssim(revealed, image)
-            metrics[f"{stage}/{channel.name}/psnr"] = psnr(revealed, image)
-            metrics[f"{stage}/{channel.name}/snr"] = snr(received, audio).mean()
-        self.log_dict(metrics, sync_dist=True, batch_size=image.shape[0])
-        if stage == "val" and batch_idx == 0:
-            self._log_media(image, audio, hidden, revealed_by_channel)
+            metrics[f"{channel.name}/ssim"] = ssim(revealed, image)
+            metrics[f"{channel.name}/psnr"] = psnr(revealed, image)
+            metrics[f"{channel.name}/snr"] = snr(received, audio).mean()
+        self.log_stage(stage, metrics, image.shape[0])
+        if batch_idx == 0:
+            self._log_media(stage, image, audio, hidden, revealed_by_channel)
 
     def _log_media(
         self,
+        stage: str,
         image: torch.Tensor,
         audio: torch.Tensor,
         hidden: dict[str, torch.Tensor],
@@ -146,20 +150,20 @@ class PixInWavTask(pl.LightningModule):
             return
         count, rate = min(self.hparams.num_logged, image.shape[0]), self.hparams.sample_rate
         for name, revealed in revealed_by_channel.items():
-            log_images(self, f"media/{name}/hidden_vs_revealed", torch.cat([image[:count], revealed[:count]]), nrow=count)
+            self.log_media_images(stage, f"{name}/hidden_vs_revealed", torch.cat([image[:count], revealed[:count]]), nrow=count)
         for item in range(count):
-            log_spectrogram(self, f"media/host_spectrogram/{item}", audio[item], rate)
-            log_spectrogram(self, f"media/container_spectrogram/{item}", hidden["container_wave"][item], rate)
+            self.log_media_spectrogram(stage, f"host_spectrogram/{item}", audio[item], rate)
+            self.log_media_spectrogram(stage, f"container_spectrogram/{item}", hidden["container_wave"][item], rate)
             residual = (hidden["container_spec"] - hidden["host_spec"])[item, 0]
-            log_figure(self, f"media/residual_stdct/{item}", stdct_figure(residual, "container − host STDCT"))
-            log_audio(self, f"media/host_audio/{item}", audio[item], rate)
-            log_audio(self, f"media/container_audio/{item}", hidden["container_wave"][item], rate)
+            self.log_media_figure(stage, f"residual_stdct/{item}", stdct_figure(residual, "container − host STDCT"))
+            self.log_media_audio(stage, f"host_audio/{item}", audio[item], rate)
+            self.log_media_audio(stage, f"container_audio/{item}", hidden["container_wave"][item], rate)
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, batch_idx, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, batch_idx, "test")
+    def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The container audio and the image revealed from it through the clean channel."""
+        hidden = self.model.hide(batch["image"], batch["audio"])
+        revealed = self.model.reveal_received(hidden, hidden["container_wave"]).clamp(0, 1)
+        return {"container": hidden["container_wave"], "revealed": revealed}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.hparams.lr)

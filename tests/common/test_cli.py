@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from common.cli import main
 
@@ -45,15 +47,43 @@ def test_every_experiment_has_a_research_config_and_a_demo_overlay():
         assert (CONFIGS / f"{name}.yaml").is_file(), f"demo overlay without research config: {name}"
 
 
+def read_events(run_dir: Path) -> EventAccumulator:
+    events = EventAccumulator(str(next(run_dir.glob("events.out.tfevents.*"))), size_guidance={"images": 0, "audio": 0})
+    events.Reload()
+    return events
+
+
+def hparams_metric_tags(events: EventAccumulator) -> list[str]:
+    content = events.PluginTagToContent("hparams")["_hparams_/experiment"]
+    return [info.name.tag for info in HParamsPluginData.FromString(content).experiment.metric_infos]
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_fit_one_step_on_every_config(name, tmp_path, monkeypatch):
+def test_fit_test_and_predict_on_every_config(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["lightning"])
-    main(["fit", *experiment_args(name, tmp_path / "runs"), "--trainer.max_steps=1",
-          "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0"])
-    assert list((tmp_path / "runs").rglob("events.out.tfevents.*")), "no TensorBoard event file"
-    assert list((tmp_path / "runs").rglob("last.ckpt"))
-    assert list((tmp_path / "runs").rglob("config.yaml"))
+    args = experiment_args(name, tmp_path / "runs")
+    main(["fit", *args, "--trainer.max_epochs=1", "--trainer.max_steps=-1", "--trainer.limit_train_batches=1",
+          "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0"])
+    (run_dir,) = (tmp_path / "runs").glob("*/version_0")
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
+    assert (run_dir / "config.yaml").is_file()
+    events = read_events(run_dir)
+    task_class = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["class_path"]
+    metrics = hparams_metric_tags(events)
+    assert metrics and "hp_metric" not in events.Tags()["scalars"], task_class
+    assert set(metrics) <= set(events.Tags()["scalars"]), "an HParams metric that the task never logs"
+    media = events.Tags()["images"] + events.Tags()["audio"]
+    assert media and all(tag.startswith("val/media/") for tag in media)
+    scalar_steps = {event.step for event in events.Scalars(metrics[0])}
+    first_media = events.Images(media[0]) if media[0] in events.Tags()["images"] else events.Audio(media[0])
+    assert {event.step for event in first_media} == scalar_steps, "media and scalars at different steps"
+
+    checkpoint = str(run_dir / "checkpoints" / "best.ckpt")
+    main(["test", *args, "--trainer.limit_test_batches=1", f"--ckpt_path={checkpoint}"])
+    main(["predict", *args, "--trainer.limit_predict_batches=1", f"--ckpt_path={checkpoint}"])
+    predictions = list((tmp_path / "runs").glob("*/version_*/predictions/*"))
+    assert predictions and {p.suffix for p in predictions} <= {".png", ".wav"}
 
 
 def test_print_config_and_model_help(tmp_path):

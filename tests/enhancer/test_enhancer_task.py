@@ -46,8 +46,8 @@ def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_pa
         assert torch.isfinite(torch.tensor(metrics[f"val/{name}"])), name
     logger.experiment.flush()
     events = EventAccumulator(logger.log_dir).Reload()
-    assert {"val_audio/0_noisy", "val_audio/0_enhanced", "val_audio/0_clean"} <= set(events.Tags()["audio"])
-    assert "val_spectrogram/0_enhanced" in events.Tags()["images"]
+    assert {"val/media/0/noisy", "val/media/0/enhanced", "val/media/0/clean"} <= set(events.Tags()["audio"])
+    assert "val/media/0/enhanced_spectrogram" in events.Tags()["images"]
 
 
 def test_without_adversarial_weight_the_discriminator_is_untouched():

@@ -70,4 +70,4 @@ def test_one_step_fit_logs_the_same_metrics_and_images_as_the_cnn_task(tmp_path)
     expected = {"val/cover_psnr", "val/cover_ssim", "val/secret_psnr", "val/secret_ssim", "val/bpp", "train/loss"}
     assert expected <= inn["scalars"]
     assert inn == cnn
-    assert "val/revealed" in inn["images"]
+    assert "val/media/revealed" in inn["images"]

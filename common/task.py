@@ -1,0 +1,156 @@
+"""The base of every LightningModule of the project.
+
+One place for what all experiments share, so their runs compare side by side in TensorBoard:
+
+- **Manual optimisation** (:meth:`Task.optimizer_step_guarded`): toggle the optimiser (GANs),
+  backpropagate, skip the step when the loss or a gradient is not finite, clip, step.
+- **Logging conventions** (:meth:`Task.log_stage`): scalars under ``train/``, ``val/`` and
+  ``test/`` with the batch size; per step in training, per epoch (synchronised) in evaluation.
+- **Media** (:meth:`Task.log_media_images`, :meth:`Task.log_media_audio`,
+  :meth:`Task.log_media_spectrogram`): tags ``<stage>/media/<name>``, written at the step of the
+  scalars they belong to.
+- **Evaluation**: ``validation_step`` and ``test_step`` both call :meth:`Task.evaluate`; media
+  of the first batch are logged in both stages.
+- **Prediction**: ``predict_step`` calls :meth:`Task.predict` and writes what it returns (images
+  as PNG, audio as WAV) under ``<log dir>/predictions/``.
+- **Model selection**: each task declares :attr:`Task.monitor` / :attr:`Task.monitor_mode` (the
+  checkpoint callback keeps the best checkpoint beside ``last.ckpt``) and
+  :attr:`Task.hparam_metrics`, the headline validation metrics registered with the hyper-parameters
+  so TensorBoard's HParams tab lists them for every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import matplotlib.pyplot as plt
+import numpy as np
+import soundfile as sf
+import torch
+from PIL import Image
+from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+from common.media import log_audio, log_figure, log_images, log_spectrogram, tensorboard
+from common.settings import SPEECH_SAMPLE_RATE
+
+
+class Task(pl.LightningModule):
+    """LightningModule base: subclasses implement ``training_step``, :meth:`evaluate` and
+    :meth:`predict`, and set the class attributes below."""
+
+    #: Validation metric that selects the best checkpoint.
+    monitor: str = "val/loss"
+    #: ``"min"`` or ``"max"``: the direction in which :attr:`monitor` improves.
+    monitor_mode: str = "min"
+    #: Validation metrics shown beside the hyper-parameters in TensorBoard's HParams tab.
+    hparam_metrics: tuple[str, ...] = ("val/loss",)
+
+    # ----------------------------------------------------------------- optimisation
+    def optimizer_step_guarded(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, gradient_clip: float) -> bool:
+        """One manual optimisation step of ``optimizer`` on ``loss``.
+
+        The optimiser is toggled (only its parameters receive gradients), the step is skipped when
+        the loss or any gradient is not finite, and gradients are clipped to ``gradient_clip`` (L2
+        norm; 0 disables clipping). Returns whether the step was taken.
+        """
+        self.toggle_optimizer(optimizer)
+        try:
+            optimizer.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):
+                return False
+            self.manual_backward(loss)
+            gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if not all(torch.isfinite(g).all() for g in gradients):
+                optimizer.zero_grad(set_to_none=True)
+                return False
+            if gradient_clip > 0:
+                self.clip_gradients(optimizer, gradient_clip_val=gradient_clip, gradient_clip_algorithm="norm")
+            optimizer.step()
+            return True
+        finally:
+            self.untoggle_optimizer(optimizer)
+
+    # ----------------------------------------------------------------- logging
+    def log_stage(self, stage: str, metrics: dict[str, torch.Tensor | float], batch_size: int, prog_bar: bool = False) -> None:
+        """Log ``metrics`` as ``<stage>/<name>``: per step in training, per epoch otherwise."""
+        training = stage == "train"
+        self.log_dict(
+            {f"{stage}/{name}": value for name, value in metrics.items()},
+            on_step=training,
+            on_epoch=not training,
+            sync_dist=not training,
+            batch_size=batch_size,
+            prog_bar=prog_bar,
+        )
+
+    def media_step(self) -> int:
+        """The step at which Lightning's loggers write this moment's scalars."""
+        if self._trainer is None:
+            return 0
+        return self.trainer.fit_loop.epoch_loop._batches_that_stepped
+
+    def log_media_images(self, stage: str, name: str, images: torch.Tensor, nrow: int = 4) -> None:
+        """Images ``(B, C, H, W)`` in [0, 1] as one grid under ``<stage>/media/<name>``."""
+        log_images(self, f"{stage}/media/{name}", images, self.media_step(), nrow=nrow)
+
+    def log_media_audio(self, stage: str, name: str, wave: torch.Tensor, sample_rate: int) -> None:
+        """One waveform under ``<stage>/media/<name>``."""
+        log_audio(self, f"{stage}/media/{name}", wave, sample_rate, step=self.media_step())
+
+    def log_media_spectrogram(self, stage: str, name: str, wave: torch.Tensor, sample_rate: int) -> None:
+        """The spectrogram figure of one waveform under ``<stage>/media/<name>``."""
+        log_spectrogram(self, f"{stage}/media/{name}", wave, sample_rate, step=self.media_step())
+
+    def log_media_figure(self, stage: str, name: str, figure: plt.Figure) -> None:
+        """A matplotlib figure under ``<stage>/media/<name>`` (closed afterwards)."""
+        log_figure(self, f"{stage}/media/{name}", figure, step=self.media_step())
+
+    def on_fit_start(self) -> None:
+        """Register the hyper-parameters with :attr:`hparam_metrics` for the HParams tab.
+
+        Only the summary that links them is written here; the metric values are the ``val/``
+        scalars logged during the run, so no placeholder value enters their curves.
+        """
+        writer = tensorboard(self)
+        if writer is None:
+            return
+        params = {key: value if isinstance(value, (int, float, str, bool)) else str(value) for key, value in self.hparams.items()}
+        for summary in hparams_summary(params, {name: float("nan") for name in self.hparam_metrics}):
+            writer.file_writer.add_summary(summary)
+
+    # ----------------------------------------------------------------- evaluation and prediction
+    def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+        """Compute and log the ``stage`` metrics of one batch (media for ``batch_idx == 0``)."""
+        raise NotImplementedError
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.evaluate(batch, batch_idx, "test")
+
+    def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Outputs of one batch to write: ``name -> (B, C, H, W)`` images in [0, 1] or
+        ``name -> (B, 1, samples)`` audio at the ``sample_rate`` hyper-parameter (default: speech rate)."""
+        raise NotImplementedError
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> list[Path]:
+        """Write :meth:`predict`'s outputs, one file per item and output; return the paths."""
+        outputs = self.predict(batch)
+        folder = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions"
+        folder.mkdir(parents=True, exist_ok=True)
+        sample_rate = int(self.hparams.get("sample_rate", SPEECH_SAMPLE_RATE))
+        written = []
+        for name, values in outputs.items():
+            for item, value in enumerate(values.detach().float().cpu()):
+                stem = f"{batch_idx:05d}_{item:03d}_{name}"
+                if value.dim() == 3 and value.shape[0] in (1, 3):
+                    pixels = (value.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+                    path = folder / f"{stem}.png"
+                    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
+                else:
+                    path = folder / f"{stem}.wav"
+                    sf.write(path, np.clip(value.reshape(-1).numpy(), -1, 1), sample_rate, subtype="PCM_16")
+                written.append(path)
+        return written
