@@ -4,14 +4,24 @@ A LightningCLI in subclass mode: ``model:`` and ``data:`` take any LightningModu
 LightningDataModule by ``class_path`` + ``init_args``. Defaults: TensorBoard logs under
 ``runs/<name>/version_N`` and checkpoints (with ``last.ckpt``) beside them; ``--ckpt_path last``
 resumes the newest run of the experiment. Also reachable as ``python -m common.cli``.
+
+Before anything is built, the datamodule checks that its data is on disk; a missing dataset
+(or pretrained weights that cannot be obtained) ends the command with one line on stderr and exit
+status 2, before the Trainer starts and without creating a run folder.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import lightning.pytorch as pl
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
 
 from common.callbacks import ExperimentCheckpoint
+from common.errors import ResourceUnavailableError
 
 TRAINER_DEFAULTS = {
     "accelerator": "auto",
@@ -29,9 +39,28 @@ class StegavoxCLI(LightningCLI):
         parser.add_lightning_class_args(ExperimentCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
 
+    def before_instantiate_classes(self) -> None:
+        """Check the datamodule's data before the model, the Trainer or a run folder exist."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        data = config.get("data")
+        if isinstance(data, Namespace) and data.get("class_path"):
+            module_name, class_name = data.class_path.rsplit(".", 1)
+            init_args = data.init_args.as_dict() if isinstance(data.get("init_args"), Namespace) else {}
+            datamodule = getattr(importlib.import_module(module_name), class_name)(**init_args)
+            if hasattr(datamodule, "check_data"):
+                datamodule.check_data()
+
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lightning`` console script."""
+    try:
+        _run(args)
+    except ResourceUnavailableError as err:
+        rank_zero_only(print)(f"lightning: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run(args: list[str] | None) -> None:
     StegavoxCLI(
         pl.LightningModule,
         pl.LightningDataModule,

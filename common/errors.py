@@ -1,4 +1,5 @@
-"""User-facing errors of the ``stegavox`` application, each with its documented exit code."""
+"""User-facing errors: the ``stegavox`` application's (each with its documented exit code) and the
+training CLI's missing data or weights."""
 
 
 class StegavoxError(Exception):
@@ -23,3 +24,11 @@ class AuthenticationError(StegavoxError):
     """Decryption failed: wrong passphrase or a payload altered beyond what BCH corrected."""
 
     exit_code = 4
+
+
+class ResourceUnavailableError(Exception):
+    """A dataset or pretrained weights that an experiment needs are not on this machine.
+
+    The message is one line that names what is missing, the expected layout and where the
+    README explains how to obtain it; the training CLI prints it and exits before training.
+    """

@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
+
+from common.errors import ResourceUnavailableError
+
+
+class DatasetNotFoundError(ResourceUnavailableError):
+    """A dataset folder is missing: the message names the expected layout and the README section."""
+
+
+def require_folders(dataset: str, layout: str, *folders: str | Path) -> None:
+    """Raise :class:`DatasetNotFoundError` unless every folder exists.
+
+    Args:
+        dataset: the dataset's name, as in the README section "Datasets".
+        layout: the expected on-disk layout, one line.
+        folders: folders that must exist.
+    """
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise DatasetNotFoundError(
+                f"{dataset} not found: {folder} is not a folder; expected layout {layout} "
+                f"(README, section 'Datasets', says how to obtain it)"
+            )
 
 
 class SplitDataModule(pl.LightningDataModule):
@@ -28,6 +51,13 @@ class SplitDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+
+    def check_data(self) -> None:
+        """Raise :class:`DatasetNotFoundError` if the data is not on disk; cheap, reads no file.
+
+        The training CLI calls it before anything else, so a run without its data fails in
+        seconds with one line. Datamodules of generated data have nothing to check.
+        """
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.base import SplitDataModule
+from datamodules.base import SplitDataModule, require_folders
 from datamodules.image_audio import IMAGE_EXTENSIONS, ImageFolderDataset, list_files
 
 
@@ -120,6 +120,13 @@ class COCODataModule(SplitDataModule):
             annotation_file = root / "annotations" / f"instances_{split}2017.json"
             return annotated_images(annotation_file, image_dir, self.hparams.image_size)
         return list_files(image_dir, IMAGE_EXTENSIONS)
+
+    def check_data(self) -> None:
+        root = Path(self.hparams.root)
+        folders = [root / "train2017", root / "val2017"]
+        if self.hparams.annotations:
+            folders.append(root / "annotations")
+        require_folders("COCO 2017", f"{root}/{{train2017,val2017}}/*.jpg" + (f" and {root}/annotations/instances_*2017.json" if self.hparams.annotations else ""), *folders)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

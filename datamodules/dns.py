@@ -24,7 +24,7 @@ import torchaudio.functional as AF
 from torch.utils.data import Dataset
 
 from datamodules.audio_files import list_audio_files, read_segment
-from datamodules.base import SplitDataModule
+from datamodules.base import SplitDataModule, require_folders
 from datamodules.mixing import mix
 
 FILEID = re.compile(r"fileid_(\d+)\.wav$", re.IGNORECASE)
@@ -252,6 +252,11 @@ class DNSDataModule(SplitDataModule):
             tuple(hp.snr_range), hp.rir_probability, hp.early_reflection_ms, hp.talker_probability,
             tuple(hp.talker_snr_range), tuple(hp.level_range), seed,
         )
+
+    def check_data(self) -> None:
+        hp = self.hparams
+        layout = f"{hp.root}/datasets/{{clean,noise,impulse_responses}}/**/*.wav (the DNS Challenge repository)"
+        require_folders("DNS Challenge", layout, *(self._folder(d) for d in [*hp.clean_dirs, *hp.noise_dirs, *(hp.rir_dirs or [])]))
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

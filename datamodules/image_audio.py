@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from common.audio import load_audio
 from common.image import load_image
-from datamodules.base import SplitDataModule
+from datamodules.base import SplitDataModule, require_folders
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -194,6 +194,13 @@ class ImageAudioDataModule(SplitDataModule):
         if not train:
             raise FileNotFoundError(f"no training files left under {root} once the validation files are removed")
         return train, val
+
+    def check_data(self) -> None:
+        hp = self.hparams
+        images = [Path(hp.image_root) / d for d in (hp.train_image_dir, hp.val_image_dir) if d] or [Path(hp.image_root)]
+        audio = [Path(hp.audio_root) / d for d in (hp.train_audio_dir, hp.val_audio_dir) if d] or [Path(hp.audio_root)]
+        require_folders("images", f"{hp.image_root}/{{{hp.train_image_dir},{hp.val_image_dir}}}/*.jpg (e.g. COCO 2017)", *images)
+        require_folders("host audio", f"{hp.audio_root}/{{{hp.train_audio_dir},{hp.val_audio_dir}}}/*.wav|flac (e.g. FSDnoisy18k)", *audio)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

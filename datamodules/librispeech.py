@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from datamodules.audio_files import PaddedSplitDataModule, read_segment
+from datamodules.base import require_folders
 
 
 class LibriSpeech(Dataset):
@@ -113,6 +114,14 @@ class LibriSpeechDataModule(PaddedSplitDataModule):
     ) -> None:
         super().__init__(batch_size, num_workers)
         self.save_hyperparameters()
+
+    def check_data(self) -> None:
+        hp = self.hparams
+        root = Path(hp.root)
+        splits = [*hp.train_splits, *hp.val_splits]
+        if not (root / splits[0]).is_dir() and (root / "LibriSpeech").is_dir():
+            root = root / "LibriSpeech"
+        require_folders("LibriSpeech", f"{root}/<split>/<speaker>/<chapter>/*.flac", *(root / split for split in splits))
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

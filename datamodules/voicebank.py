@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from datamodules.audio_files import PaddedSplitDataModule, read_segment
+from datamodules.base import require_folders
 
 TRAIN_DIRS = ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav")
 TEST_DIRS = ("clean_testset_wav", "noisy_testset_wav")
@@ -107,6 +108,11 @@ class VoiceBankDataModule(PaddedSplitDataModule):
     ) -> None:
         super().__init__(batch_size, num_workers)
         self.save_hyperparameters()
+
+    def check_data(self) -> None:
+        root = Path(self.hparams.root)
+        layout = f"{root}/{{{','.join((*TRAIN_DIRS, *TEST_DIRS))}}}/*.wav"
+        require_folders("VoiceBank+DEMAND", layout, *(root / d for d in (*TRAIN_DIRS, *TEST_DIRS)))
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

@@ -131,3 +131,16 @@ def test_ddp_two_cpu_processes_split_data_and_sync_weights(name, tmp_path):
     assert len(ranks[0]["items"]) == len(ranks[1]["items"]) >= 4
     assert not set(ranks[0]["items"]) & set(ranks[1]["items"]), "both ranks saw the same items"
     assert ranks[0]["weights"] == ranks[1]["weights"], "ranks ended with different weights"
+
+
+RESEARCH_CONFIGS = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", RESEARCH_CONFIGS)
+def test_research_config_without_its_data_fails_fast_with_one_line(name, tmp_path):
+    result = run_cli("fit", "-c", str(CONFIGS / f"{name}.yaml"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("lightning: error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "expected layout" in errors[0] and "README" in errors[0]
+    assert list(tmp_path.iterdir()) == [], "the failed run left files behind"

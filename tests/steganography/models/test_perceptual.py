@@ -10,6 +10,8 @@ import pytest
 import torch
 import torchvision
 
+from common.errors import ResourceUnavailableError
+from steganography.models import perceptual
 from steganography.models.perceptual import BACKBONE_CHECKPOINTS, LPIPSLoss, PretrainedWeightsMissingError, default_backbone_checkpoint
 
 
@@ -34,12 +36,27 @@ def fake_cache(empty_torch_home: Path, random_alexnet_features: dict[str, torch.
     return path
 
 
-def test_offline_without_weights_raises_a_clear_error(empty_torch_home: Path) -> None:
+def test_offline_without_weights_raises_a_clear_error(empty_torch_home: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(perceptual, "BACKBONE_URL", (tmp_path / "unreachable" / "{}").as_uri())
     with pytest.raises(PretrainedWeightsMissingError, match="LPIPS needs pretrained alex weights") as error:
         LPIPSLoss()
-    assert isinstance(error.value, RuntimeError)
-    assert "lpips_weight: 0" in str(error.value)
-    assert str(empty_torch_home / "hub" / "checkpoints" / BACKBONE_CHECKPOINTS["alex"]) in str(error.value)
+    message = str(error.value)
+    assert isinstance(error.value, ResourceUnavailableError) and "\n" not in message
+    assert "lpips_weight: 0" in message and "could not be downloaded" in message
+    assert str(empty_torch_home / "hub" / "checkpoints" / BACKBONE_CHECKPOINTS["alex"]) in message
+
+
+def test_missing_weights_are_downloaded_into_the_cache(
+    empty_torch_home: Path, tmp_path: Path, random_alexnet_features: dict[str, torch.Tensor], monkeypatch
+) -> None:
+    server = tmp_path / "server"
+    server.mkdir()
+    torch.save(random_alexnet_features, server / BACKBONE_CHECKPOINTS["alex"])
+    monkeypatch.setattr(perceptual, "BACKBONE_URL", server.as_uri() + "/{}")
+    LPIPSLoss()
+    cached = default_backbone_checkpoint("alex")
+    assert cached.read_bytes() == (server / BACKBONE_CHECKPOINTS["alex"]).read_bytes()
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name], "a partial download was left behind"
 
 
 def test_explicit_missing_checkpoint_raises(tmp_path: Path) -> None:
