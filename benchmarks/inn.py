@@ -12,7 +12,7 @@
 3. Training throughput (images/s, one CPU thread) of the demo and research configs of
    :class:`~steganography.tasks.inn.INNHidingTask` (hider + Zhu-Net steps; LPIPS off: no weights).
 
-Images: the held-out scikit-image photos of ``benchmarks/train_inn.py`` (never trained on).
+Images: the held-out scikit-image photos of :mod:`datamodules.sample_photos` (never trained on).
 Run: ``OMP_NUM_THREADS=1 python -m benchmarks.inn [--parts throughput,robustness,detectability]
 [--out benchmarks/results/inn.json]``.
 """
@@ -33,7 +33,7 @@ import yaml
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.train_inn import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo
+from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, sample_photo
 from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
 from steganography.app import pipeline, sweep
 from steganography.embedders.base import Embedder
@@ -59,7 +59,7 @@ def robustness(method: str, images: list[tuple[str, Image.Image]], options: dict
 def crops(names: tuple[str, ...], count: int, size: int, seed: int) -> list[Image.Image]:
     """``count`` random ``size`` crops (8-pixel aligned) of the named photos."""
     rng = np.random.default_rng(seed)
-    photos = [photo(name) for name in names]
+    photos = [sample_photo(name) for name in names]
     out = []
     for index in range(count):
         image = photos[index % len(photos)]
@@ -179,7 +179,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    images = [(name, Image.fromarray(photo(name))) for name in HELD_OUT_PHOTOS]
+    images = [(name, Image.fromarray(sample_photo(name))) for name in HELD_OUT_PHOTOS]
     results: dict = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "images": {name: list(image.size) for name, image in images},

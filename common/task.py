@@ -13,6 +13,8 @@ One place for what all experiments share, so their runs compare side by side in 
   of the first batch are logged in both stages.
 - **Prediction**: ``predict_step`` calls :meth:`Task.predict` and writes what it returns (images
   as PNG, audio as WAV) under ``<log dir>/predictions/``.
+- **Export**: the checkpoint records the task class, and :attr:`Task.exported_module` /
+  :meth:`Task.exported_init_args` name the network that ``python -m common.export`` ships.
 - **Model selection**: each task declares :attr:`Task.monitor` / :attr:`Task.monitor_mode` (the
   checkpoint callback keeps the best checkpoint beside ``last.ckpt``) and
   :attr:`Task.hparam_metrics`, the headline validation metrics registered with the hyper-parameters
@@ -22,6 +24,7 @@ One place for what all experiments share, so their runs compare side by side in 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import matplotlib.pyplot as plt
@@ -45,6 +48,20 @@ class Task(pl.LightningModule):
     monitor_mode: str = "min"
     #: Validation metrics shown beside the hyper-parameters in TensorBoard's HParams tab.
     hparam_metrics: tuple[str, ...] = ("val/loss",)
+    #: Attribute holding the network that :mod:`common.export` ships (``None``: nothing to ship).
+    exported_module: str | None = None
+
+    def exported_init_args(self) -> dict[str, Any]:
+        """Constructor arguments of :attr:`exported_module`."""
+        raise NotImplementedError(f"{type(self).__name__} ships no module")
+
+    def exported_metadata(self) -> dict[str, Any]:
+        """Extra values the shipped file records for its users."""
+        return {}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the task class, so that :mod:`common.export` can rebuild the task."""
+        checkpoint["task_class_path"] = f"{type(self).__module__}.{type(self).__qualname__}"
 
     # ----------------------------------------------------------------- optimisation
     def optimizer_step_guarded(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, gradient_clip: float) -> bool:

@@ -82,6 +82,10 @@ class EnhancerTask(Task):
 
     monitor, monitor_mode = "val/pesq", "max"
     hparam_metrics = ("val/pesq", "val/delta_pesq", "val/stoi", "val/si_sdr")
+    exported_module = "generator"
+
+    def exported_init_args(self) -> dict[str, Any]:
+        return dict(self.generator.config)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         return self.generator(noisy)

@@ -11,8 +11,8 @@ The region is processed in tiles of the training crop size (``tile_size`` in the
 metadata), so that the attention gates' global statistics match training; a tile never crosses
 the 8×8 grid, and bit ``k`` keeps its place in the whole-image message.
 
-Checkpoints hold only the hider's weights, its constructor arguments and training metadata
-(see :func:`save_hider`); no LPIPS or Zhu-Net weights.
+Checkpoints are shipped-format files (:mod:`common.export`) holding only the hider's weights, its
+constructor arguments and training metadata; no LPIPS or Zhu-Net weights.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from common.export import load_module
 from common.image import pil_to_tensor, tensor_to_pil
 from steganography.embedders.base import Embedder
 from steganography.models.channel import quantize_ste
@@ -34,51 +35,15 @@ from steganography.models.inn import InvertibleHider
 
 #: The checkpoint shipped with the package.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "inn_small.pt"
-#: Constructor arguments of :class:`InvertibleHider` stored in a checkpoint.
-HIDER_ARGUMENTS = ("levels", "message_channels", "num_blocks", "width", "depth", "clamp")
 #: Seed of the filler bits written into capacity the payload does not use.
 FILLER_SEED = 0x1CE
-
-
-def save_hider(path: str | os.PathLike, hider: InvertibleHider, config: dict[str, Any], **metadata: Any) -> None:
-    """Write ``hider``'s weights, its constructor ``config`` (:data:`HIDER_ARGUMENTS`) and ``metadata``."""
-    missing = set(HIDER_ARGUMENTS) - set(config)
-    if missing:
-        raise ValueError(f"config lacks {sorted(missing)}")
-    state = {key: value.detach().cpu().clone() for key, value in hider.state_dict().items()}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": {key: config[key] for key in HIDER_ARGUMENTS}, "state_dict": state, "metadata": metadata}, path)
-
-
-def load_hider(path: str | os.PathLike) -> tuple[InvertibleHider, dict[str, Any]]:
-    """The hider saved by :func:`save_hider` (eval mode, CPU) and its metadata.
-
-    Raises:
-        FileNotFoundError: no such checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"INN checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    hider = InvertibleHider(**checkpoint["config"])
-    hider.load_state_dict(checkpoint["state_dict"])
-    return hider.eval(), checkpoint.get("metadata", {})
-
-
-def export_task_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, **metadata: Any) -> None:
-    """Export the hider of an :class:`~steganography.tasks.inn.INNHidingTask` Lightning checkpoint."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    config = {key: state["hyper_parameters"][key] for key in HIDER_ARGUMENTS}
-    hider = InvertibleHider(**config)
-    hider.load_state_dict({k.removeprefix("hider."): v for k, v in state["state_dict"].items() if k.startswith("hider.")})
-    save_hider(out, hider, config, trained_steps=int(state.get("global_step", 0)), **metadata)
 
 
 class INNEmbedder(Embedder):
     """Hide bits with the trained invertible network (see the module docstring).
 
     Args:
-        checkpoint: hider checkpoint written by :func:`save_hider`.
+        checkpoint: shipped-format hider file (:func:`common.export.load_module`).
         quality_target: accepted for the common embedder interface; the network was trained for
             a range of JPEG qualities and embeds the same way for every target.
         device: torch device to run the network on.
@@ -89,7 +54,7 @@ class INNEmbedder(Embedder):
     def __init__(
         self, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, quality_target: int | None = None, device: str = "cpu"
     ) -> None:
-        hider, metadata = load_hider(checkpoint)
+        hider, metadata = load_module(checkpoint, InvertibleHider)
         self._attach(hider.to(torch.device(device)), metadata, quality_target)
 
     @classmethod

@@ -14,6 +14,8 @@ their gradient norms; a step whose loss or gradients are not finite is skipped a
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,7 +72,12 @@ class INNHidingTask(Task):
         gradient_clip: max gradient norm of both optimisers.
         val_qualities: real Pillow JPEG qualities of the validation bit accuracies.
         num_logged_images: fixed validation images shown in TensorBoard.
+        tile_size: side of the tiles in which the shipped embedder runs the hider (normally the
+            training crop size, so that the attention statistics match training; ``None``: whole
+            images). Recorded in the exported file.
     """
+
+    exported_module = "hider"
 
     def __init__(
         self,
@@ -99,6 +106,7 @@ class INNHidingTask(Task):
         gradient_clip: float = 1.0,
         val_qualities: tuple[int, ...] = VALIDATION_JPEG_QUALITIES,
         num_logged_images: int = 4,
+        tile_size: int | None = None,
     ) -> None:
         super().__init__()
         if payload_loss not in {"bce", "l1"} or image_loss not in {"mse", "l1"}:
@@ -123,6 +131,12 @@ class INNHidingTask(Task):
             "val/psnr",
             "val/ssim",
         )
+
+    def exported_init_args(self) -> dict[str, Any]:
+        return {key: self.hparams[key] for key in ("levels", "message_channels", "num_blocks", "width", "depth", "clamp")}
+
+    def exported_metadata(self) -> dict[str, Any]:
+        return {} if self.hparams.tile_size is None else {"tile_size": self.hparams.tile_size}
 
     def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
         """Module state without the frozen LPIPS network (pretrained weights are not ours to ship)."""

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from common.export import export_checkpoint, load_module, save_module
 from datamodules.synthetic import procedural_image
 from steganography.app import pipeline
-from steganography.embedders.inn import DEFAULT_CHECKPOINT, INNEmbedder, export_task_checkpoint, load_hider, save_hider
+from steganography.embedders.inn import DEFAULT_CHECKPOINT, INNEmbedder
 from steganography.models.inn import InvertibleHider
 
 CONFIG = {"levels": 3, "message_channels": 2, "num_blocks": 2, "width": 4, "depth": 1, "clamp": 2.0}
@@ -27,8 +28,12 @@ def random_checkpoint(tmp_path: Path) -> Path:
         for parameter in hider.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
     path = tmp_path / "hider.pt"
-    save_hider(path, hider, CONFIG, note="test")
+    save_module(path, hider, CONFIG, note="test")
     return path
+
+
+def load_hider(path: Path) -> tuple[InvertibleHider, dict]:
+    return load_module(path, InvertibleHider)
 
 
 def cover(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -41,8 +46,8 @@ def test_checkpoint_round_trip_restores_the_network(random_checkpoint: Path) -> 
     reloaded, _ = load_hider(random_checkpoint)
     images = torch.rand(1, 3, 16, 16)
     assert torch.equal(hider.reveal(images), reloaded.reveal(images))
-    with pytest.raises(ValueError, match="config lacks"):
-        save_hider(random_checkpoint, hider, {"levels": 3})
+    with pytest.raises(ValueError, match="not a Linear"):
+        load_module(random_checkpoint, torch.nn.Linear)
     with pytest.raises(FileNotFoundError):
         load_hider(random_checkpoint.parent / "missing.pt")
 
@@ -75,7 +80,7 @@ def test_any_size_keeps_the_borders_and_returns_8_bit_rgb(random_checkpoint: Pat
 def test_tiles_are_processed_like_training_crops(random_checkpoint: Path, tmp_path: Path) -> None:
     hider, _ = load_hider(random_checkpoint)
     tiled = tmp_path / "tiled.pt"
-    save_hider(tiled, hider, CONFIG, tile_size=16)
+    save_module(tiled, hider, CONFIG, tile_size=16)
     embedder = INNEmbedder(tiled)
     image = cover(40, 35)
     bits = np.random.default_rng(3).integers(0, 2, embedder.capacity_bits(40, 32), dtype=np.uint8)
@@ -90,7 +95,7 @@ def test_tiles_are_processed_like_training_crops(random_checkpoint: Path, tmp_pa
         revealed = hider.reveal(torch.from_numpy(np.asarray(stego)[16:32, 32:40].copy()).permute(2, 0, 1)[None].float() / 255)
     soft = embedder.extract_soft(stego, embedder.capacity_bits(40, 35)).reshape(2, 4, 5)
     assert np.allclose(soft[:, 2:4, 4:5], revealed[0].numpy())
-    save_hider(tiled, hider, CONFIG, tile_size=12)
+    save_module(tiled, hider, CONFIG, tile_size=12)
     with pytest.raises(ValueError, match="multiple of the block size"):
         INNEmbedder(tiled)
 
@@ -98,12 +103,15 @@ def test_tiles_are_processed_like_training_crops(random_checkpoint: Path, tmp_pa
 def test_export_of_a_task_checkpoint(tmp_path: Path) -> None:
     from steganography.tasks.inn import INNHidingTask
 
-    task = INNHidingTask(**CONFIG, lpips_weight=0.0, adversarial_weight=0.0)
+    task = INNHidingTask(**CONFIG, lpips_weight=0.0, adversarial_weight=0.0, tile_size=16)
     lightning_checkpoint = tmp_path / "last.ckpt"
-    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "global_step": 7}, lightning_checkpoint)
-    export_task_checkpoint(lightning_checkpoint, tmp_path / "exported.pt")
+    state = {"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "global_step": 7, "epoch": 1}
+    task.on_save_checkpoint(state)
+    torch.save(state, lightning_checkpoint)
+    export_checkpoint(lightning_checkpoint, tmp_path / "exported.pt")
     hider, metadata = load_hider(tmp_path / "exported.pt")
-    assert metadata["trained_steps"] == 7
+    assert metadata["global_step"] == 7 and metadata["tile_size"] == 16 and metadata["task"].endswith("INNHidingTask")
+    assert INNEmbedder(tmp_path / "exported.pt").tile_size == 16
     for key, value in task.hider.state_dict().items():
         assert torch.equal(hider.state_dict()[key], value)
 
