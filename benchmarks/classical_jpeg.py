@@ -40,6 +40,7 @@ import torch
 from PIL import Image
 
 from common.image import jpeg_roundtrip
+from common.metrics import psnr_8bit
 from common.payload import codecs, container, crypto, ecc
 from common.settings import JPEG_QUALITY_TARGET
 from common.speech_synthesis import synthesise_speech
@@ -100,11 +101,6 @@ def stress_images() -> list[tuple[str, Image.Image]]:
     return [(name, _rgb(getattr(skimage.data, name)())) for name in ("checkerboard", "colorwheel", "logo")]
 
 
-def _psnr(a: Image.Image, b: Image.Image) -> float:
-    error = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    return float(10 * np.log10(255.0**2 / max(np.mean(error**2), 1e-12)))
-
-
 def error_patterns(embedder: ClassicalEmbedder, images, quality: int) -> list[dict]:
     """Per image: capacity, raw bit errors after real JPEG at ``quality``, PSNR at full load."""
     rows = []
@@ -114,7 +110,7 @@ def error_patterns(embedder: ClassicalEmbedder, images, quality: int) -> list[di
         stego = embedder.embed(image, bits)
         errors = embedder.extract(jpeg_roundtrip(stego, quality), capacity) != bits
         rows.append({"name": name, "pixels": image.size[0] * image.size[1], "capacity": capacity,
-                     "errors": errors, "psnr": _psnr(image, stego)})  # fmt: skip
+                     "errors": errors, "psnr": psnr_8bit(np.asarray(stego), np.asarray(image))})  # fmt: skip
     return rows
 
 

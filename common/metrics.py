@@ -1,37 +1,55 @@
-"""Quality metrics. Thin wrappers over torchmetrics, plus waveform SNR."""
+"""Quality metrics: thin wrappers over torchmetrics for tensors, waveform SNR, and PSNR of 8-bit
+images as numpy arrays.
+
+torch and torchmetrics are imported by the functions that use them, so that the ``stegavox``
+command can measure an image's PSNR without loading them.
+"""
 
 from __future__ import annotations
 
-import torch
-from torchmetrics.functional.audio import (
-    perceptual_evaluation_speech_quality,
-    scale_invariant_signal_distortion_ratio,
-    short_time_objective_intelligibility,
-)
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from common.settings import SPEECH_SAMPLE_RATE
+
+if TYPE_CHECKING:
+    import torch
+
+
+def psnr_8bit(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit images (any shape; ``inf`` when they are equal)."""
+    error = np.asarray(estimate, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    mse = float(np.mean(error**2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 def snr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """Signal-to-noise ratio in dB per signal ``(..., samples)``: 10·log10(‖ref‖² / ‖est−ref‖²)."""
     signal = reference.pow(2).sum(dim=-1)
     noise = (estimate - reference).pow(2).sum(dim=-1)
-    return 10.0 * torch.log10((signal + eps) / (noise + eps))
+    return 10.0 * ((signal + eps) / (noise + eps)).log10()
 
 
 def psnr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Mean PSNR in dB of images ``(B, C, H, W)`` in [0, 1]."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
     return peak_signal_noise_ratio(estimate, reference, data_range=1.0)
 
 
 def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of images ``(B, C, H, W)`` in [0, 1]."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     return structural_similarity_index_measure(estimate, reference, data_range=1.0)
 
 
 def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """SI-SDR in dB per signal ``(..., samples)``."""
+    from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
+
     return scale_invariant_signal_distortion_ratio(estimate, reference)
 
 
@@ -40,6 +58,9 @@ def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 
 
     Items where PESQ cannot score (e.g. no utterance detected in silence) get NaN.
     """
+    import torch
+    from torchmetrics.functional.audio import perceptual_evaluation_speech_quality
+
     estimate, reference = estimate.detach().float().cpu(), reference.detach().float().cpu()
     scores = torch.full(estimate.shape[:-1], float("nan")).flatten()
     for index, (est, ref) in enumerate(zip(estimate.reshape(-1, estimate.shape[-1]), reference.reshape(-1, reference.shape[-1]))):
@@ -52,6 +73,8 @@ def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 
 
 def stoi(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = SPEECH_SAMPLE_RATE) -> torch.Tensor:
     """Short-time objective intelligibility per signal ``(..., samples)``, on CPU by ``pystoi``."""
+    from torchmetrics.functional.audio import short_time_objective_intelligibility
+
     return short_time_objective_intelligibility(
         estimate.detach().float().cpu(), reference.detach().float().cpu(), sample_rate
     )
