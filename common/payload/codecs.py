@@ -1,4 +1,8 @@
-"""Audio codecs for the payload: complete WAV (PCM16), FLAC or Ogg-Opus files as bytes (soundfile).
+"""Audio codecs for the payload: complete WAV (PCM16), FLAC, Ogg-Opus (soundfile) or Codec2 files as bytes.
+
+Codec2 (``pycodec2``, which bundles libcodec2: 700-3200 bit/s narrow-band speech at 8 kHz) is
+written as a ``.c2`` file: the 7-byte header of codec2's own ``c2enc`` tool (magic C0 DE C2,
+version, mode, flags) and the raw frames.
 
 The bytes produced here are what the receiver writes out, bit for bit; nothing is decoded and
 re-encoded on the way.
@@ -8,16 +12,26 @@ from __future__ import annotations
 
 import functools
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
 
-from common.audio import resample
 from common.errors import InputError
 from common.settings import SPEECH_SAMPLE_RATE
 
-CODECS = ("pcm16", "flac", "opus")
+if TYPE_CHECKING:  # torch is imported where audio is encoded or decoded, not to read a file name
+    import torch
+
+CODECS = ("pcm16", "flac", "opus", "codec2")
+
+#: Codec2 bitrates (bit/s) and the mode numbers of codec2's ``.c2`` file header.
+CODEC2_MODES = {3200: 0, 2400: 1, 1600: 2, 1400: 3, 1300: 4, 1200: 5, 700: 8}
+#: Codec2 bitrate when none is given.
+DEFAULT_CODEC2_BITRATE = 1600
+CODEC2_SAMPLE_RATE = 8000
+_CODEC2_MAGIC = b"\xc0\xde\xc2"
+_CODEC2_VERSION = (1, 0)
 
 #: Sample rates libopus accepts; other rates are resampled to the next one up (48 kHz at most).
 OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -28,7 +42,7 @@ DEFAULT_OPUS_BITRATE_KBPS = 16
 _OPUS_KBPS_PER_CHANNEL_RANGE = (6.0, 256.0)
 
 _SOUNDFILE_FORMATS = {"pcm16": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "opus": ("OGG", "OPUS")}
-_EXTENSIONS = {"pcm16": ".wav", "flac": ".flac", "opus": ".opus"}
+_EXTENSIONS = {"pcm16": ".wav", "flac": ".flac", "opus": ".opus", "codec2": ".c2"}
 #: Durations (s) of the synthetic utterance encoded by :func:`estimate_bytes_per_second`.
 _ESTIMATE_SECONDS = (2.0, 6.0)
 #: The utterance is synthesised once at this rate (always the same call) and then resampled.
@@ -41,14 +55,17 @@ def _check_codec(codec: str) -> None:
 
 
 def file_extension(codec: str) -> str:
-    """File suffix (with the dot) of ``codec``'s files: ``.wav``, ``.flac`` or ``.opus``."""
+    """File suffix (with the dot) of ``codec``'s files: ``.wav``, ``.flac``, ``.opus`` or ``.c2``."""
     _check_codec(codec)
     return _EXTENSIONS[codec]
 
 
 def encoded_sample_rate(codec: str, sample_rate: int) -> int:
-    """Sample rate the encoded file will have: unchanged, except Opus's next supported rate up."""
+    """Sample rate the encoded file will have: unchanged, except Opus's next supported rate up
+    and Codec2's 8 kHz."""
     _check_codec(codec)
+    if codec == "codec2":
+        return CODEC2_SAMPLE_RATE
     if codec != "opus":
         return sample_rate
     return next((rate for rate in OPUS_SAMPLE_RATES if rate >= sample_rate), OPUS_SAMPLE_RATES[-1])
@@ -92,9 +109,13 @@ def encode_audio(
         InputError: unknown codec, empty or non-finite audio, bitrate for a lossless codec or
             out of range, or a file soundfile cannot write.
     """
+    import torch
+
+    from common.audio import resample
+
     _check_codec(codec)
-    if bitrate_kbps is not None and codec != "opus":
-        raise InputError(f"a bitrate applies to opus only, not to {codec}")
+    if bitrate_kbps is not None and codec not in ("opus", "codec2"):
+        raise InputError(f"a bitrate applies to opus and codec2 only, not to {codec}")
     samples = wave.detach().cpu().to(torch.float32)
     if samples.dim() == 1:
         samples = samples.unsqueeze(0)
@@ -104,6 +125,8 @@ def encode_audio(
         raise InputError("audio contains NaN or infinite samples")
     file_rate = encoded_sample_rate(codec, sample_rate)
     samples = resample(samples, sample_rate, file_rate).clamp(-1.0, 1.0)
+    if codec == "codec2":
+        return _encode_codec2(samples, bitrate_kbps or DEFAULT_CODEC2_BITRATE)
     file_format, subtype = _SOUNDFILE_FORMATS[codec]
     if codec == "opus":
         level = _opus_compression_level(bitrate_kbps or DEFAULT_OPUS_BITRATE_KBPS, samples.shape[0])
@@ -118,31 +141,105 @@ def encode_audio(
     return buffer.getvalue()
 
 
-def decode_audio(data: bytes) -> tuple[torch.Tensor, int]:
+def codec_available(codec: str) -> bool:
+    """Whether ``codec`` can be encoded here (Codec2 needs the ``pycodec2`` package)."""
+    _check_codec(codec)
+    if codec != "codec2":
+        return True
+    try:
+        import pycodec2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _codec2(bitrate: int):
+    try:
+        import pycodec2
+    except ImportError:
+        raise InputError("codec2 needs the pycodec2 package (pip install pycodec2)") from None
+    if bitrate not in CODEC2_MODES:
+        raise InputError(f"codec2 bitrate {bitrate} bit/s is not one of {', '.join(map(str, CODEC2_MODES))}")
+    return pycodec2.Codec2(bitrate)
+
+
+def _encode_codec2(samples: torch.Tensor, bitrate: int) -> bytes:
+    """A ``.c2`` file of mono 8 kHz ``samples`` ``(1, n)`` (Codec2 is mono only)."""
+    coder = _codec2(bitrate)
+    if samples.shape[0] != 1:
+        raise InputError("codec2 encodes mono audio only")
+    pcm = np.round(samples[0].numpy() * 32767.0).astype(np.int16)
+    frame = coder.samples_per_frame()
+    pcm = np.concatenate([pcm, np.zeros(-pcm.size % frame, dtype=np.int16)])
+    header = _CODEC2_MAGIC + bytes([*_CODEC2_VERSION, CODEC2_MODES[bitrate], 0])
+    return header + b"".join(coder.encode(pcm[start : start + frame]) for start in range(0, pcm.size, frame))
+
+
+def _decode_codec2(data: bytes) -> tuple[torch.Tensor, int]:
+    modes = {mode: bitrate for bitrate, mode in CODEC2_MODES.items()}
+    if len(data) < 7 or data[:3] != _CODEC2_MAGIC or data[5] not in modes:
+        raise InputError("not a readable codec2 file (bad header)")
+    coder = _codec2(modes[data[5]])
+    size = coder.bytes_per_frame()
+    frames = data[7:]
+    if len(frames) % size:
+        raise InputError("not a readable codec2 file (truncated frame)")
+    pcm = [coder.decode(frames[start : start + size]) for start in range(0, len(frames), size)]
+    array = np.concatenate(pcm).astype(np.float32) / 32768.0 if pcm else np.zeros(0, dtype=np.float32)
+    import torch
+
+    return torch.from_numpy(array)[None, :], CODEC2_SAMPLE_RATE
+
+
+def decode_audio(data: bytes, codec: str | None = None) -> tuple[torch.Tensor, int]:
     """Decode audio file bytes into float32 ``(channels, samples)`` and the sample rate.
+
+    ``codec`` (or the file's ``.c2`` magic) selects the Codec2 decoder; everything else is read
+    by soundfile.
 
     Raises:
         InputError: the bytes are not an audio file soundfile can read.
     """
+    if codec == "codec2" or (codec is None and data[:3] == _CODEC2_MAGIC):
+        return _decode_codec2(data)
     try:
         array, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise InputError(f"not a readable audio file: {err}") from err
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(array.T)), sample_rate
+
+
+@functools.lru_cache(maxsize=1)
+def _estimate_utterance() -> tuple[np.ndarray, dict]:
+    """The synthetic utterance of the size model and the generator state after it (synthesised once)."""
+    from common.speech_synthesis import synthesise_speech  # scipy.signal: only when estimating sizes
+
+    rng = np.random.default_rng(1)
+    num_samples = int(_ESTIMATE_SECONDS[1] * _ESTIMATE_SYNTHESIS_RATE)
+    speech = synthesise_speech(rng, num_samples, _ESTIMATE_SYNTHESIS_RATE, f0_range=(100.0, 150.0))
+    speech.flags.writeable = False
+    return speech, rng.bit_generator.state
 
 
 @functools.lru_cache(maxsize=64)
 def _measured_size_model(
     codec: str, sample_rate: int, channels: int, bitrate_kbps: int | None
 ) -> tuple[float, float]:
-    """(bytes per second, fixed bytes) of ``codec`` on a synthetic utterance."""
-    from common.speech_synthesis import synthesise_speech  # scipy.signal: only when estimating sizes
+    """(bytes per second, fixed bytes) of ``codec`` on a synthetic utterance (Codec2: exact, from its frame size)."""
+    if codec == "codec2":
+        coder = _codec2(bitrate_kbps or DEFAULT_CODEC2_BITRATE)
+        return coder.bytes_per_frame() * CODEC2_SAMPLE_RATE / coder.samples_per_frame(), 7.0
+    import torch
+
+    from common.audio import resample
 
     short_seconds, long_seconds = _ESTIMATE_SECONDS
+    speech, state = _estimate_utterance()
     rng = np.random.default_rng(1)
-    num_samples = int(long_seconds * _ESTIMATE_SYNTHESIS_RATE)
-    speech = synthesise_speech(rng, num_samples, _ESTIMATE_SYNTHESIS_RATE, f0_range=(100.0, 150.0))
-    speech = resample(torch.from_numpy(speech)[None, :], _ESTIMATE_SYNTHESIS_RATE, sample_rate)
+    rng.bit_generator.state = state
+    speech = resample(torch.from_numpy(speech.copy())[None, :], _ESTIMATE_SYNTHESIS_RATE, sample_rate)
     noise_floor = rng.standard_normal((channels, speech.shape[-1])).astype(np.float32)
     wave = speech + 1e-4 * torch.from_numpy(noise_floor)
     short_wave = wave[:, : int(short_seconds * sample_rate)]

@@ -1,45 +1,58 @@
-"""The frame hidden in the image: a protected header, then the BCH-coded, interleaved ciphertext.
+"""The frame hidden in the image: a keyed, whitened header, then the BCH-coded ciphertext.
 
-Layout (format version 1), as bits MSB first::
+Layout (format version 2), as channel bits::
 
-    [header codeword x HEADER_REPETITIONS][body: interleave(BCH_t,m(AES-GCM(audio file bytes)))]
+    whiten( [permute_H(header codeword x HEADER_REPETITIONS)] [permute_B(BCH_t,m(AES-GCM(audio)))] )
 
-The header (:class:`Header`, :data:`HEADER_BYTES` bytes with a CRC-32) is one BCH codeword of a
-fixed strong code (t = 24 over GF(2^10)) sent :data:`HEADER_REPETITIONS` times; the receiver
-adds the copies' soft values before decoding, so the header survives even when every single
-copy is uncorrectable. It sits at the start of the bit stream, so the receiver needs only the
-extracted bits and the passphrase. Its parameters (everything but salt, nonce and CRC) are the
-AES-GCM associated data; salt and nonce are bound implicitly (another salt gives another key,
-another nonce another keystream and tag), so any change to the header fails authentication.
+Everything is keyed by the passphrase (:func:`common.payload.crypto.frame_keys`: one scrypt with
+a fixed public salt, computed once per process): ``permute_H`` and ``permute_B`` are keyed
+permutations of the header region and of the body, and ``whiten`` XORs every bit with a SHAKE-256
+keystream. There is no plain magic: the header (:class:`Header`, :data:`HEADER_BYTES` bytes) ends
+with a 16-byte HMAC-SHA256 tag under the frame key, which is how the receiver recognises it.
+Without the passphrase the frame's bits look like coin flips — balance, the agreement between
+the header copies and any unkeyed header parsing give what random bits give — and
+"wrong passphrase" and "no payload" are one and the same outcome
+(:class:`~common.errors.PayloadUnrecoverableError`, after the same work: one key derivation and
+one header decoding attempt).
+
+The header is one codeword of a fixed strong code (t = 24 over GF(2^10)) sent
+:data:`HEADER_REPETITIONS` times; the receiver adds the copies' soft values before decoding, so it
+survives even when every single copy is uncorrectable. Its parameters are the AES-GCM associated
+data of the audio, and salt and nonce are covered by the tag, so any change to the header fails.
+A body that BCH miscorrected fails AES-GCM (:class:`~common.errors.AuthenticationError`), which
+only a holder of the passphrase can reach.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import hmac
 import struct
-import zlib
 
 import numpy as np
 
 from common.errors import PayloadUnrecoverableError
 from common.payload import crypto
-from common.payload.codecs import CODECS
-from common.payload.ecc import DEFAULT_BCH_M, BCHCode, bch_code, deinterleave, interleave
+from common.payload.ecc import DEFAULT_BCH_M, BCHCode, bch_code
 
-MAGIC = b"SVOX"
-FORMAT_VERSION = 1
-#: Default seed of the body interleaver (stored in the header, so any seed can be read back).
-DEFAULT_INTERLEAVE_SEED = 0x5345_4544
+FORMAT_VERSION = 2
 HEADER_REPETITIONS = 3
 HEADER_CODE = BCHCode(t=24, m=10)
+#: Codecs by their id in the header (append only: ids are part of the format).
+CODEC_IDS = {"pcm16": 1, "flac": 2, "opus": 3, "codec2": 4}
 
-#: magic, version, codec id, channels, sample rate, payload length, bch t, bch m, interleave seed
-_PARAMETERS = struct.Struct(">4sBBBIIBBI")
-_CRC = struct.Struct(">I")
-_CODEC_IDS = {codec: index + 1 for index, codec in enumerate(CODECS)}
-HEADER_BYTES = _PARAMETERS.size + crypto.SALT_BYTES + crypto.NONCE_BYTES + _CRC.size
+#: version, codec id, channels, sample rate, payload length, bch t, bch m
+_PARAMETERS = struct.Struct(">BBBIIBB")
+HEADER_BYTES = _PARAMETERS.size + crypto.SALT_BYTES + crypto.NONCE_BYTES + crypto.TAG_BYTES
 #: Channel bits taken by the repeated header codeword.
 HEADER_BITS = HEADER_REPETITIONS * HEADER_CODE.encoded_bits(HEADER_BYTES)
+#: The one message for "no payload" and "another passphrase": they must not be told apart.
+NOT_FOUND_MESSAGE = (
+    "no stegavox payload found for this passphrase "
+    "(nothing hidden, another passphrase, or damaged beyond repair)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +64,7 @@ class AudioMeta:
     channels: int
 
     def __post_init__(self) -> None:
-        if self.codec not in _CODEC_IDS:
+        if self.codec not in CODEC_IDS:
             raise ValueError(f"unknown codec {self.codec!r}")
         if not (0 < self.sample_rate < 2**32 and 0 < self.channels < 256):
             raise ValueError(f"unsupported sample rate {self.sample_rate} or channels {self.channels}")
@@ -65,7 +78,6 @@ class Header:
     payload_bytes: int
     bch_t: int
     bch_m: int
-    interleave_seed: int
     salt: bytes = b""
     nonce: bytes = b""
 
@@ -73,39 +85,38 @@ class Header:
     def associated_data(self) -> bytes:
         """The header's parameters, authenticated by AES-GCM."""
         return _PARAMETERS.pack(
-            MAGIC,
             FORMAT_VERSION,
-            _CODEC_IDS[self.meta.codec],
+            CODEC_IDS[self.meta.codec],
             self.meta.channels,
             self.meta.sample_rate,
             self.payload_bytes,
             self.bch_t,
             self.bch_m,
-            self.interleave_seed,
         )
 
-    def to_bytes(self) -> bytes:
-        """Parameters, salt, nonce and the CRC-32 of all of them."""
+    def to_bytes(self, passphrase: bytes) -> bytes:
+        """Parameters, salt, nonce and their HMAC tag under the passphrase's header key."""
         body = self.associated_data + self.salt + self.nonce
-        return body + _CRC.pack(zlib.crc32(body))
+        return body + crypto.header_tag(passphrase, body)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Header:
-        """Parse and validate :meth:`to_bytes` output.
+    def from_bytes(cls, data: bytes, passphrase: bytes) -> Header:
+        """Authenticate and parse :meth:`to_bytes` output.
 
         Raises:
-            PayloadUnrecoverableError: wrong size, CRC, magic, version or field values.
+            PayloadUnrecoverableError: wrong size or tag (:data:`NOT_FOUND_MESSAGE`: no header
+                under this passphrase), or an authentic header of another version or with
+                invalid fields.
         """
-        body, checksum = data[: -_CRC.size], data[-_CRC.size :]
-        if len(data) != HEADER_BYTES or _CRC.unpack(checksum)[0] != zlib.crc32(body):
-            raise PayloadUnrecoverableError("no stegavox payload found (header checksum mismatch)")
-        fields = _PARAMETERS.unpack(data[: _PARAMETERS.size])
-        magic, version, codec_id, channels, sample_rate, payload_bytes, bch_t, bch_m, seed = fields
-        if magic != MAGIC:
-            raise PayloadUnrecoverableError("no stegavox payload found (bad magic)")
+        body, tag = data[: -crypto.TAG_BYTES], data[-crypto.TAG_BYTES :]
+        if len(data) != HEADER_BYTES or not hmac.compare_digest(tag, crypto.header_tag(passphrase, body)):
+            raise PayloadUnrecoverableError(NOT_FOUND_MESSAGE)
+        version, codec_id, channels, sample_rate, payload_bytes, bch_t, bch_m = _PARAMETERS.unpack(
+            data[: _PARAMETERS.size]
+        )
         if version != FORMAT_VERSION:
             raise PayloadUnrecoverableError(f"unsupported stegavox format version {version}")
-        codecs = {index: codec for codec, index in _CODEC_IDS.items()}
+        codecs = {index: codec for codec, index in CODEC_IDS.items()}
         try:
             meta = AudioMeta(codecs.get(codec_id, ""), sample_rate, channels)
             bch_code(bch_t, bch_m)
@@ -117,7 +128,6 @@ class Header:
             payload_bytes,
             bch_t,
             bch_m,
-            seed,
             salt=data[_PARAMETERS.size : salt_end],
             nonce=data[salt_end : salt_end + crypto.NONCE_BYTES],
         )
@@ -142,9 +152,53 @@ class UnpackStats:
         return self.body_errors / max(self.frame_bits - HEADER_BITS, 1)
 
 
-def encode_header(header: Header) -> np.ndarray:
-    """The repeated header codeword, :data:`HEADER_BITS` uint8 bits."""
-    return np.tile(HEADER_CODE.encode(header.to_bytes()), HEADER_REPETITIONS)
+@functools.lru_cache(maxsize=16)
+def keyed_permutation(key: bytes, length: int) -> np.ndarray:
+    """A permutation of ``range(length)`` determined by ``key``, library-independent.
+
+    Positions are sorted by 64-bit values of SHAKE-256(key, length), so the permutation depends
+    on no random-number stream (a stego image stays readable across numpy versions). Read-only.
+    """
+    seed = key + length.to_bytes(8, "big")
+    values = np.frombuffer(hashlib.shake_256(seed).digest(8 * length), dtype=">u8")
+    permutation = np.argsort(values, kind="stable")
+    permutation.flags.writeable = False
+    return permutation
+
+
+def keystream_signs(passphrase: bytes, length: int) -> np.ndarray:
+    """The first ``length`` whitening bits as float64 signs: +1 keeps a bit, -1 flips it.
+
+    SHAKE-256 is an extendable-output function, so a shorter stream is a prefix of a longer
+    one: the receiver can de-whiten the header before it knows the frame's length.
+    """
+    stream = hashlib.shake_256(crypto.frame_keys(passphrase).whitening).digest((length + 7) // 8)
+    bits = np.unpackbits(np.frombuffer(stream, dtype=np.uint8))[:length]
+    return 1.0 - 2.0 * bits
+
+
+def _permute(bits: np.ndarray, permutation: np.ndarray) -> np.ndarray:
+    return np.asarray(bits)[permutation]
+
+
+def _unpermute(bits: np.ndarray, permutation: np.ndarray) -> np.ndarray:
+    restored = np.empty_like(bits)
+    restored[permutation] = bits
+    return restored
+
+
+def _header_permutation(passphrase: bytes) -> np.ndarray:
+    return keyed_permutation(crypto.frame_keys(passphrase).permutation + b"header", HEADER_BITS)
+
+
+def _body_permutation(passphrase: bytes, length: int) -> np.ndarray:
+    return keyed_permutation(crypto.frame_keys(passphrase).permutation + b"body", length)
+
+
+def encode_header(header: Header, passphrase: bytes) -> np.ndarray:
+    """The repeated, permuted header codeword, :data:`HEADER_BITS` uint8 bits (not whitened)."""
+    copies = np.tile(HEADER_CODE.encode(header.to_bytes(passphrase)), HEADER_REPETITIONS)
+    return _permute(copies, _header_permutation(passphrase))
 
 
 def frame_bits(payload_bytes: int, bch_t: int, bch_m: int = DEFAULT_BCH_M) -> int:
@@ -158,23 +212,27 @@ def max_payload_bytes(capacity_bits: int, bch_t: int, bch_m: int = DEFAULT_BCH_M
     return max(ciphertext - crypto.TAG_BYTES, 0)
 
 
+def whiten(bits: np.ndarray, passphrase: bytes) -> np.ndarray:
+    """XOR 0/1 ``bits`` with the passphrase's keystream (its own inverse)."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    return bits ^ (keystream_signs(passphrase, bits.size) < 0).astype(np.uint8)
+
+
 def pack(
     audio_bytes: bytes,
     meta: AudioMeta,
     passphrase: bytes,
     bch_t: int,
     bch_m: int = DEFAULT_BCH_M,
-    interleave_seed: int = DEFAULT_INTERLEAVE_SEED,
 ) -> np.ndarray:
-    """Encrypt, code and frame an audio file for hiding.
+    """Encrypt, code, permute and whiten an audio file for hiding.
 
     Args:
         audio_bytes: the complete audio file (see :func:`common.payload.codecs.encode_audio`).
         meta: its codec, sample rate and channel count.
-        passphrase: key material for scrypt.
+        passphrase: the secret every key derives from.
         bch_t: bit errors corrected per body codeword (see :func:`~common.payload.ecc.choose_bch_t`).
         bch_m: Galois field order of the body code.
-        interleave_seed: seed of the body interleaver (0 to 2**32 - 1).
 
     Returns:
         ``frame_bits(len(audio_bytes), bch_t, bch_m)`` bits as uint8 0/1.
@@ -183,13 +241,14 @@ def pack(
         ValueError: no BCH code for ``(bch_t, bch_m)``, or a payload of 4 GiB or more.
     """
     code = bch_code(bch_t, bch_m)
-    if len(audio_bytes) >= 2**32 or not 0 <= interleave_seed < 2**32:
-        raise ValueError("payload too large or interleave seed out of range")
-    header = Header(meta, len(audio_bytes), bch_t, bch_m, interleave_seed)
+    if len(audio_bytes) >= 2**32:
+        raise ValueError("payload too large")
+    header = Header(meta, len(audio_bytes), bch_t, bch_m)
     salt, nonce, ciphertext = crypto.encrypt(audio_bytes, passphrase, header.associated_data)
     header = dataclasses.replace(header, salt=salt, nonce=nonce)
-    body = interleave(code.encode(ciphertext), interleave_seed)
-    return np.concatenate([encode_header(header), body])
+    body = code.encode(ciphertext)
+    frame = np.concatenate([encode_header(header, passphrase), _permute(body, _body_permutation(passphrase, body.size))])
+    return whiten(frame, passphrase)
 
 
 def _as_soft(bits: np.ndarray) -> np.ndarray:
@@ -205,6 +264,26 @@ def _as_soft(bits: np.ndarray) -> np.ndarray:
         raise PayloadUnrecoverableError(f"no stegavox payload found (not a bit array: {err})") from None
 
 
+def read_header(bits: np.ndarray, passphrase: bytes) -> tuple[Header, int]:
+    """The authenticated header at the start of ``bits`` and its corrected bit errors.
+
+    Raises:
+        PayloadUnrecoverableError: no header under this passphrase (:data:`NOT_FOUND_MESSAGE`;
+            also for fewer than :data:`HEADER_BITS` bits, after the same work).
+    """
+    soft = _as_soft(bits)
+    if len(soft) < HEADER_BITS:  # too few bits: still the same work and the same answer
+        soft = np.concatenate([soft, np.zeros(HEADER_BITS - len(soft))])
+    header_soft = soft[:HEADER_BITS] * keystream_signs(passphrase, HEADER_BITS)
+    copies = _unpermute(header_soft, _header_permutation(passphrase))
+    combined = copies.reshape(HEADER_REPETITIONS, -1).sum(axis=0)
+    data, (errors,) = HEADER_CODE.decode_codewords(combined)
+    if errors < 0:  # not a codeword: checking a tag anyway keeps the work (and time) the same
+        data = bytes(HEADER_BYTES)
+    header = Header.from_bytes(data, passphrase)
+    return header, errors
+
+
 def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, UnpackStats]:
     """Recover the audio file from extracted bits (extra bits after the frame are ignored).
 
@@ -217,28 +296,23 @@ def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, Unpac
         The audio file bytes exactly as packed, their :class:`AudioMeta`, and :class:`UnpackStats`.
 
     Raises:
-        PayloadUnrecoverableError: no readable header, too few bits for the frame, or some body
-            codeword uncorrectable.
-        AuthenticationError: wrong passphrase, or errors that BCH miscorrected.
+        PayloadUnrecoverableError: no header under this passphrase (nothing hidden, another
+            passphrase, or a header damaged beyond repair: one message for all three), too few
+            bits for the frame, or some body codeword uncorrectable.
+        AuthenticationError: the body was miscorrected or altered (AES-GCM tag; this needs an
+            authentic header, so only a holder of the passphrase can see it).
     """
     soft = _as_soft(bits)
-    if len(soft) < HEADER_BITS:
-        raise PayloadUnrecoverableError(
-            f"no stegavox payload found (only {len(soft)} bits; a header alone takes {HEADER_BITS})"
-        )
-    combined = soft[:HEADER_BITS].reshape(HEADER_REPETITIONS, -1).sum(axis=0)
-    try:
-        header_bytes, (header_errors,) = HEADER_CODE.decode(combined)
-    except PayloadUnrecoverableError:
-        raise PayloadUnrecoverableError("no stegavox payload found (header unreadable)") from None
-    header = Header.from_bytes(header_bytes)
+    header, header_errors = read_header(soft, passphrase)
     code = bch_code(header.bch_t, header.bch_m)
-    total_bits = HEADER_BITS + code.encoded_bits(header.payload_bytes + crypto.TAG_BYTES)
+    body_bits = code.encoded_bits(header.payload_bytes + crypto.TAG_BYTES)
+    total_bits = HEADER_BITS + body_bits
     if len(soft) < total_bits:
         raise PayloadUnrecoverableError(
             f"payload truncated: the frame needs {total_bits} bits but only {len(soft)} were extracted"
         )
-    body = deinterleave(soft[HEADER_BITS:total_bits], header.interleave_seed)
+    signs = keystream_signs(passphrase, total_bits)[HEADER_BITS:]
+    body = _unpermute(soft[HEADER_BITS:total_bits] * signs, _body_permutation(passphrase, body_bits))
     ciphertext, codeword_errors = code.decode(body)
     audio = crypto.decrypt(header.salt, header.nonce, ciphertext, passphrase, header.associated_data)
     return audio, header.meta, UnpackStats(header_errors, tuple(codeword_errors), total_bits)

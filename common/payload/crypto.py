@@ -1,20 +1,31 @@
-"""AES-256-GCM encryption of the payload with a key stretched from a passphrase by scrypt.
+"""Keys from the passphrase: the frame key (memory-hard, fixed salt) and AES-256-GCM for the audio.
 
-Every message gets a fresh random 16-byte salt (hence a fresh key) and a random 12-byte nonce.
-scrypt uses n = 2**15, r = 8, p = 1 (32 MiB of memory, about 0.1-0.2 s on one core): above the
-n = 2**14 that `cryptography` recommends for interactive logins, because a stego image may be
-attacked offline. These parameters are part of container format version 1.
+One scrypt per passphrase and process (n = 2**15, r = 8, p = 1: 32 MiB of memory, about
+0.1-0.2 s on one core) stretches the passphrase into a 256-bit master key. Its salt is the
+fixed, public domain-separation string :data:`FRAME_KDF_SALT`: the receiver must derive the key
+before it can find anything in the image, so no per-message salt can be stored. The price is
+that one precomputed table of scrypt outputs applies to every stegavox image; a long random
+passphrase is the defence (see the README).
+
+Independent subkeys are HMAC-SHA256(master, label) (:class:`FrameKeys`): they permute and
+whiten the hidden frame and authenticate its header (:mod:`common.payload.container`). The
+audio itself is encrypted with AES-256-GCM under HMAC-SHA256(audio subkey, random 16-byte salt)
+and a random 12-byte nonce, so every message still gets a fresh key.
+
+Passphrases that are valid UTF-8 are NFC-normalised first, so the same visible passphrase
+typed on systems that compose accents differently gives the same key. These parameters are
+part of container format version 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import hmac
 import os
+import unicodedata
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from common.errors import AuthenticationError, InputError
 
@@ -25,17 +36,78 @@ KEY_BYTES = 32
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
+#: Public salt of the frame key: domain separation from any other use of the passphrase.
+FRAME_KDF_SALT = b"stegavox frame key, format 2"
 PASSPHRASE_ENV_VAR = "STEGAVOX_PASSPHRASE"
 
 
-@functools.lru_cache(maxsize=4)
-def derive_key(passphrase: bytes, salt: bytes) -> bytes:
-    """The 256-bit AES key scrypt(passphrase, salt) with the module's n, r, p.
+@dataclasses.dataclass(frozen=True)
+class FrameKeys:
+    """Subkeys derived from one passphrase (each 32 bytes, independent for any practical use)."""
 
-    Cached per process: ``hide`` decrypts what it just encrypted to check the stego image, and
-    re-deriving the same key would cost another scrypt.
+    #: Seeds the permutation of the header bits and the interleaver of the body.
+    permutation: bytes
+    #: Seeds the keystream XORed onto every frame bit.
+    whitening: bytes
+    #: HMAC key of the header's authentication tag.
+    header_mac: bytes
+    #: Keys AES-256-GCM of the audio (with the message's random salt).
+    audio: bytes
+
+
+def normalise_passphrase(passphrase: bytes) -> bytes:
+    """NFC form of a UTF-8 passphrase; other bytes unchanged."""
+    try:
+        text = passphrase.decode("utf-8")
+    except UnicodeDecodeError:
+        return passphrase
+    return unicodedata.normalize("NFC", text).encode("utf-8")
+
+
+def _subkey(master: bytes, label: str) -> bytes:
+    return hmac.new(master, b"stegavox/" + label.encode(), hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=4)
+def frame_keys(passphrase: bytes) -> FrameKeys:
+    """The :class:`FrameKeys` of ``passphrase``: one scrypt, cached per process.
+
+    ``hide`` packs and checks several times with the same passphrase, and ``reveal`` needs the
+    key for the header and the audio: each pays for one scrypt only.
     """
-    return Scrypt(salt=salt, length=KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase)
+    master = hashlib.scrypt(
+        normalise_passphrase(passphrase),
+        salt=FRAME_KDF_SALT,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=2 * 128 * SCRYPT_R * SCRYPT_N,
+        dklen=KEY_BYTES,
+    )
+    return FrameKeys(*(_subkey(master, field.name) for field in dataclasses.fields(FrameKeys)))
+
+
+def header_tag(passphrase: bytes, data: bytes, size: int = TAG_BYTES) -> bytes:
+    """The first ``size`` bytes of HMAC-SHA256 of ``data`` under the header subkey."""
+    return hmac.new(frame_keys(passphrase).header_mac, data, hashlib.sha256).digest()[:size]
+
+
+def embedding_seed(passphrase: bytes) -> int:
+    """A keyed 63-bit seed for an embedder's own position layout (e.g. a classical preamble's
+    blocks), for embedders that take a ``seed``: with it even the embedder's markers are keyed."""
+    digest = hmac.new(frame_keys(passphrase).permutation, b"stegavox/embedder-seed", hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def audio_key(passphrase: bytes, salt: bytes) -> bytes:
+    """The AES-256 key of one message: HMAC-SHA256(audio subkey, ``salt``)."""
+    return hmac.new(frame_keys(passphrase).audio, salt, hashlib.sha256).digest()
+
+
+def _aesgcm(key: bytes):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
 
 
 def encrypt(plaintext: bytes, passphrase: bytes, associated_data: bytes) -> tuple[bytes, bytes, bytes]:
@@ -46,7 +118,7 @@ def encrypt(plaintext: bytes, passphrase: bytes, associated_data: bytes) -> tupl
     """
     salt = os.urandom(SALT_BYTES)
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(derive_key(passphrase, salt)).encrypt(nonce, plaintext, associated_data)
+    ciphertext = _aesgcm(audio_key(passphrase, salt)).encrypt(nonce, plaintext, associated_data)
     return salt, nonce, ciphertext
 
 
@@ -60,35 +132,42 @@ def decrypt(
     """Inverse of :func:`encrypt`.
 
     Raises:
-        AuthenticationError: the tag does not verify: wrong passphrase, or the ciphertext, salt,
-            nonce or associated data changed since encryption.
+        AuthenticationError: the tag does not verify: the ciphertext, salt, nonce or associated
+            data changed since encryption (or another passphrase).
     """
+    from cryptography.exceptions import InvalidTag
+
     try:
-        return AESGCM(derive_key(passphrase, salt)).decrypt(nonce, ciphertext_with_tag, associated_data)
+        return _aesgcm(audio_key(passphrase, salt)).decrypt(nonce, ciphertext_with_tag, associated_data)
     except (InvalidTag, ValueError) as err:
         raise AuthenticationError(
-            "authentication failed: wrong passphrase or corrupted payload"
+            "authentication failed: the hidden audio was altered beyond what error correction repaired"
         ) from err
+
+
+def _strip_line_break(passphrase: bytes) -> bytes:
+    return passphrase.rstrip(b"\r\n")
 
 
 def read_passphrase(passphrase_file: str | None, env_var: str = PASSPHRASE_ENV_VAR) -> bytes:
     """The passphrase from ``passphrase_file`` if given, else from the environment variable.
 
-    A file's trailing line break(s) are removed; the passphrase is never printed or put in an
-    error message.
+    Both sources are treated alike: trailing line breaks (``\\n``, ``\\r``) are removed, other
+    white space is kept, and UTF-8 text is NFC-normalised when the key is derived. The
+    passphrase is never printed or put in an error message.
 
     Raises:
         InputError: neither source is given, the file is unreadable, or the passphrase is empty.
     """
     if passphrase_file is not None:
         try:
-            passphrase = Path(passphrase_file).read_bytes().rstrip(b"\r\n")
+            passphrase = _strip_line_break(Path(passphrase_file).read_bytes())
         except OSError as err:
             reason = err.strerror or type(err).__name__
             raise InputError(f"cannot read passphrase file {passphrase_file}: {reason}") from None
         source = f"passphrase file {passphrase_file}"
     elif env_var in os.environ:
-        passphrase = os.environ[env_var].encode("utf-8", "surrogateescape")
+        passphrase = _strip_line_break(os.environ[env_var].encode("utf-8", "surrogateescape"))
         source = f"environment variable {env_var}"
     else:
         raise InputError(f"no passphrase: give --passphrase-file or set {env_var}")

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import bchlib
 import numpy as np
-from scipy.special import bdtrc
 
 from common.errors import PayloadUnrecoverableError
 
@@ -202,6 +201,9 @@ def codeword_failure_probability(t: int, codeword_bits: int, bit_error_rate: flo
     count is modelled as binomial; sampling without replacement from an image's errors
     (hypergeometric) has a lighter tail, so this is conservative.
     """
+    # scipy.special takes 0.3 s to import: only when a code is chosen, not at start-up.
+    from scipy.special import bdtrc
+
     return float(bdtrc(t, codeword_bits, bit_error_rate))  # = scipy.stats.binom.sf, lighter import
 
 

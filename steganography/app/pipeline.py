@@ -17,9 +17,9 @@ import math
 import numpy as np
 from PIL import Image
 
-from common.errors import InputError, PayloadUnrecoverableError, StegavoxError
-from common.image import jpeg_roundtrip
-from common.payload import container, ecc
+from common.errors import InputError, StegavoxError
+from common.payload import container, crypto, ecc
+from common.platforms import Channel
 from steganography.embedders.base import Embedder
 
 #: Embedders by ``--method`` name: ``"module:Class"``, imported on first use.
@@ -88,8 +88,8 @@ class HideResult:
     bch_m: int
     frame_bits: int
     capacity_bits: int
-    #: Measured raw bit-error rate per JPEG quality.
-    bit_error_rates: dict[int, float]
+    #: Measured raw bit-error rate per JPEG quality (per :attr:`Channel.label` with channels).
+    bit_error_rates: dict[int | str, float]
     #: Whether the payload came back after Pillow JPEG at the target quality.
     survives_target: bool
 
@@ -105,26 +105,52 @@ def _error_rate(soft: np.ndarray, bits: np.ndarray) -> float:
     return max(int(np.count_nonzero((soft[: bits.size] > 0) != bits)), 3) / max(bits.size, 1)
 
 
+def extract_all(embedder: Embedder, stego: Image.Image, min_bits: int = 0) -> np.ndarray:
+    """Every soft bit ``embedder`` finds in ``stego`` (at least ``min_bits``, zero-padded).
+
+    Uses the embedder's own idea of the payload's extent when it has one (``extract_soft_all``,
+    e.g. the grid recorded in the classical preamble, which survives crops), else the capacity
+    of the image as it is.
+    """
+    everything = getattr(embedder, "extract_soft_all", None)
+    if everything is not None:
+        soft = everything(stego)
+    else:
+        soft = embedder.extract_soft(stego, embedder.capacity_bits(*stego.size))
+    if soft.size < min_bits:
+        soft = np.concatenate([soft, np.zeros(min_bits - soft.size, dtype=np.float32)])
+    return soft
+
+
+def _as_channel(item: int | Channel) -> Channel:
+    return item if isinstance(item, Channel) else Channel((int(item),))
+
+
 def measure_bit_error_rates(
-    embedder: Embedder, stego: Image.Image, bits: np.ndarray, qualities: list[int]
-) -> tuple[dict[int, float], dict[int, np.ndarray]]:
+    embedder: Embedder, stego: Image.Image, bits: np.ndarray, qualities: list[int] | list[Channel]
+) -> tuple[dict[int | str, float], dict[int | str, np.ndarray]]:
     """Raw bit-error rates of the ``bits`` hidden in ``stego`` after real JPEG at each quality.
 
+    ``qualities`` may also hold :class:`~common.platforms.Channel` s (crops and JPEG chains);
+    results are keyed by their :attr:`~common.platforms.Channel.label` (a single JPEG's label
+    is its quality).
+
     Returns:
-        The rates and the extracted soft bits (the whole capacity) per quality.
+        The rates and the extracted soft bits (the whole capacity) per quality or channel.
     """
     capacity = embedder.capacity_bits(*stego.size)
-    soft = {quality: embedder.extract_soft(jpeg_roundtrip(stego, quality), capacity) for quality in qualities}
-    return {quality: _error_rate(values, bits) for quality, values in soft.items()}, soft
+    channels = [_as_channel(item) for item in qualities]
+    soft = {channel.label: extract_all(embedder, channel.apply(stego), capacity) for channel in channels}
+    return {label: _error_rate(values, bits) for label, values in soft.items()}, soft
 
 
 def probe_bit_error_rates(
-    embedder: Embedder, cover: Image.Image, qualities: list[int], seed: int = PROBE_SEED
-) -> dict[int, float]:
-    """Raw bit-error rates of random bits filling ``cover``, after real JPEG at each quality."""
+    embedder: Embedder, cover: Image.Image, qualities: list[int] | list[Channel], seed: int = PROBE_SEED
+) -> dict[int | str, float]:
+    """Raw bit-error rates of random bits filling ``cover``, after real JPEG at each quality (or channel)."""
     capacity = embedder.capacity_bits(*cover.size)
     if capacity == 0:
-        return {quality: 0.5 for quality in qualities}
+        return {_as_channel(quality).label: 0.5 for quality in qualities}
     bits = np.random.default_rng(seed).integers(0, 2, capacity, dtype=np.uint8)
     return measure_bit_error_rates(embedder, embedder.embed(cover, bits), bits, qualities)[0]
 
@@ -160,6 +186,17 @@ def code_suffices(t: int, m: int, bit_error_rates: dict[int, float]) -> bool:
     return failure <= TARGET_CODEWORD_FAILURE
 
 
+def fill_capacity(bits: np.ndarray, capacity: int, seed: int = PROBE_SEED + 1) -> np.ndarray:
+    """``bits`` followed by seeded random bits up to ``capacity`` (the receiver ignores them).
+
+    With platform checks the whole capacity is embedded: a partly filled classical stego image
+    measured 2-3x the bit-error rate of a full one after a misaligned crop and JPEG (untouched
+    coefficients keep the cover's texture), and a full one behaves like the capacity probe.
+    """
+    filler = np.random.default_rng(seed).integers(0, 2, max(capacity - bits.size, 0), dtype=np.uint8)
+    return np.concatenate([bits.astype(np.uint8), filler])
+
+
 def _recovers(soft: np.ndarray, audio: bytes, passphrase: bytes) -> bool:
     try:
         recovered, _, _ = container.unpack(soft, passphrase)
@@ -183,8 +220,15 @@ def hide(
     embedder: Embedder,
     quality_target: int,
     bch_t: int | None = None,
+    channels: list[Channel] | None = None,
+    initial_code: tuple[int, int] | None = None,
 ) -> HideResult:
     """Hide the audio file bytes ``audio`` in ``cover``.
+
+    With ``channels`` (e.g. :meth:`common.platforms.PlatformProfile.check_channels`: JPEG chains
+    over a platform's quality range, crops) the code is designed from a probe of the cover
+    through all of them (as :func:`max_payload_bytes` does), and the payload must come back
+    after every one of them on the actual stego image; otherwise as below.
 
     With ``bch_t=None`` the first attempt uses the code for :data:`FIRST_GUESS_BER` (or, if
     that frame does not fit, the weakest code adequate for a probe of the cover). The stego
@@ -202,16 +246,32 @@ def hide(
         quality_target: JPEG quality the stego image must survive (checked with Pillow).
         bch_t: BCH strength over GF(2^13), used as is (see :attr:`HideResult.survives_target`);
             ``None`` chooses the code as described above.
+        channels: platform checks (see above); ``None``: single JPEGs at and above the target.
+        initial_code: with ``channels``, the ``(t, m)`` :func:`max_payload_bytes` chose for this
+            embedder, cover and channels (saves probing the cover a second time).
 
     Raises:
         CoverTooSmallError: the frame does not fit.
         InputError: no code makes the payload survive ``quality_target`` on this cover (or a
             given ``bch_t`` does not even survive the lossless stego image).
     """
+    embedder = embedder.keyed(crypto.embedding_seed(passphrase))
     capacity = embedder.capacity_bits(*cover.size)
+    if capacity == 0:
+        raise CoverTooSmallError(
+            f"cover too small: the audio takes {len(audio)} bytes but a {cover.size[0]}x{cover.size[1]} cover holds none",
+            0,
+            len(audio),
+        )
     qualities = [quality_target] if bch_t is not None else calibration_qualities(quality_target)
+    if channels:
+        qualities = list(channels)
     if bch_t is not None:
         t, m = bch_t, ecc.DEFAULT_BCH_M
+    elif channels and initial_code is not None:  # already probed (max_payload_bytes on the same cover)
+        t, m = initial_code
+    elif channels:
+        t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target, margin=RETRY_MARGIN)
     else:
         t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
         if container.frame_bits(len(audio), t, m) > capacity:
@@ -221,7 +281,7 @@ def hide(
         if frame > capacity:
             raise _fit_error(capacity, audio, t, m)
         bits = container.pack(audio, meta, passphrase, t, m)
-        stego = embedder.embed(cover, bits)
+        stego = embedder.embed(cover, fill_capacity(bits, capacity) if channels else bits)
         # Exact bits need no decoding to be trusted; otherwise let the container try.
         direct = embedder.extract_soft(stego, capacity)
         lossless = np.array_equal(direct[: bits.size] > 0, bits.astype(bool)) or _recovers(direct, audio, passphrase)
@@ -233,7 +293,10 @@ def hide(
             t = min(math.ceil(1.5 * t), ecc.MAX_BCH_T)
             continue
         rates, soft = measure_bit_error_rates(embedder, stego, bits, qualities)
-        survives = _recovers(soft[quality_target], audio, passphrase)
+        if channels:
+            survives = all(_recovers(soft[channel.label], audio, passphrase) for channel in channels)
+        else:
+            survives = _recovers(soft[quality_target], audio, passphrase)
         if bch_t is not None or (survives and code_suffices(t, m, rates)):
             return HideResult(stego, t, m, frame, capacity, rates, survives)
         # A margin over the new measurement, so that the next one (other bits, same cover) passes.
@@ -245,25 +308,48 @@ def hide(
     )
 
 
-def max_payload_bytes(embedder: Embedder, cover: Image.Image, quality_target: int) -> tuple[int, int, int]:
-    """The largest audio file (bytes) :func:`hide` can put in ``cover``, and its BCH ``(t, m)``."""
+def max_payload_bytes(
+    embedder: Embedder, cover: Image.Image, quality_target: int, channels: list[Channel] | None = None
+) -> tuple[int, int, int]:
+    """The largest audio file (bytes) :func:`hide` can put in ``cover``, and its BCH ``(t, m)``.
+
+    With ``channels`` this is the code :func:`hide` starts from (the same probe and margin).
+    """
     capacity = embedder.capacity_bits(*cover.size)
+    if capacity == 0:  # nothing fits (e.g. smaller than the embedder's grid): no probe to measure
+        return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
+    if channels:
+        rates = probe_bit_error_rates(embedder, cover, list(channels))
+        t, m = choose_code(rates, quality_target, margin=RETRY_MARGIN)
+        return container.max_payload_bytes(capacity, t, m), t, m
     rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target))
     t, m = choose_code(rates, quality_target)
     return container.max_payload_bytes(capacity, t, m), t, m
 
 
+def detect_embedder(stego: Image.Image, passphrase: bytes) -> Embedder:
+    """The embedder that hid a payload in ``stego`` under ``passphrase``: ``classical`` if its
+    preamble (keyed by the passphrase) is found, else ``inn``. Without the passphrase a classical
+    stego image looks like a photo, so both take the same path."""
+    classical = make_embedder("classical").keyed(crypto.embedding_seed(passphrase))
+    if classical.read_preamble(stego) is not None:
+        return classical
+    return make_embedder("inn")
+
+
 def reveal(
-    stego: Image.Image, passphrase: bytes, embedder: Embedder
+    stego: Image.Image, passphrase: bytes, embedder: Embedder | None = None
 ) -> tuple[bytes, container.AudioMeta, container.UnpackStats]:
-    """The audio file bytes hidden in ``stego`` (possibly recompressed), exactly as sent.
+    """The audio file bytes hidden in ``stego`` (possibly recompressed, cropped), exactly as sent.
+
+    With ``embedder=None`` the method is detected (:func:`detect_embedder`).
 
     Raises:
-        PayloadUnrecoverableError: no payload, or too many bit errors.
-        AuthenticationError: wrong passphrase or a miscorrected payload.
+        PayloadUnrecoverableError: no payload for this passphrase (nothing hidden or a wrong
+            passphrase: one answer), or too many bit errors.
+        AuthenticationError: a miscorrected payload (only behind an authentic header).
     """
-    capacity = embedder.capacity_bits(*stego.size)
-    if capacity == 0:
-        width, height = stego.size
-        raise PayloadUnrecoverableError(f"no stegavox payload found (a {width}x{height} image holds none)")
-    return container.unpack(embedder.extract_soft(stego, capacity), passphrase)
+    embedder = detect_embedder(stego, passphrase) if embedder is None else embedder.keyed(crypto.embedding_seed(passphrase))
+    # Even no bits at all go through the container, which answers "nothing for this passphrase"
+    # exactly as it does for a wrong passphrase (same message, same key derivation).
+    return container.unpack(extract_all(embedder, stego), passphrase)

@@ -31,6 +31,15 @@ class Embedder(ABC):
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
         """Soft estimates of the first ``num_bits`` hidden bits (positive means 1)."""
 
+    def keyed(self, seed: int) -> Embedder:
+        """This embedder with its own layout (marker positions, bit order) keyed by ``seed``.
+
+        The application passes :func:`common.payload.crypto.embedding_seed` of the passphrase, so
+        that without it nothing in the image — not even an embedder's marker — can be found.
+        Embedders without a layout of their own return themselves.
+        """
+        return self
+
     def extract(self, stego: Image.Image, num_bits: int) -> np.ndarray:
         """Hard decisions of :meth:`extract_soft`."""
         return (self.extract_soft(stego, num_bits) > 0).astype(np.uint8)

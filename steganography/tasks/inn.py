@@ -18,18 +18,32 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from common.metrics import psnr, ssim
 from common.media import residual_x10
+from common.metrics import psnr, ssim
 from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
 from common.task import Task
 from steganography.models.channel import JpegChannel, quantize_ste
 from steganography.models.inn import InvertibleHider
 from steganography.models.perceptual import LPIPSLoss
+from steganography.models.platform_channel import Condition, PlatformChannel
 from steganography.models.zhunet import ZhuNet
 
 COVER, STEGO = 0, 1
+
+#: Fixed validation conditions of the platform channel: downscale bands, quality bands, crops, a chain.
+PLATFORM_CONDITIONS = {
+    "scale100_q85": Condition(scale=1.0, qualities=(85,)),
+    "scale85_q85": Condition(scale=0.85, qualities=(85,)),
+    "scale70_q85": Condition(scale=0.7, qualities=(85,)),
+    "scale55_q85": Condition(scale=0.55, qualities=(85,)),
+    "scale85_q95": Condition(scale=0.85, qualities=(95,)),
+    "scale85_q75": Condition(scale=0.85, qualities=(75,)),
+    "scale85_q60": Condition(scale=0.85, qualities=(60,)),
+    "crop1_scale85_q85": Condition(crop=(0.01, 0.01, 0.0, 0.0), scale=0.85, qualities=(85,)),
+    "crop3_scale85_q85": Condition(crop=(0.03, 0.0, 0.0, 0.03), scale=0.85, qualities=(85,)),
+    "scale85_q90_q70": Condition(scale=0.85, qualities=(90, 70)),
+}
 
 
 def random_message(hider: InvertibleHider, images: torch.Tensor) -> torch.Tensor:
@@ -75,6 +89,11 @@ class INNHidingTask(Task):
         tile_size: side of the tiles in which the shipped embedder runs the hider (normally the
             training crop size, so that the attention statistics match training; ``None``: whole
             images). Recorded in the exported file.
+        platform_channel: when given, training goes through this
+            :class:`~steganography.models.platform_channel.PlatformChannel` (unknown downscale,
+            crop, JPEG chains, noise) instead of the JPEG channel, and validation also logs the
+            bit accuracy per condition of :data:`PLATFORM_CONDITIONS`
+            (``val/platform/bit_accuracy_<condition>``).
     """
 
     exported_module = "hider"
@@ -107,16 +126,18 @@ class INNHidingTask(Task):
         val_qualities: tuple[int, ...] = VALIDATION_JPEG_QUALITIES,
         num_logged_images: int = 4,
         tile_size: int | None = None,
+        platform_channel: PlatformChannel | None = None,
     ) -> None:
         super().__init__()
         if payload_loss not in {"bce", "l1"} or image_loss not in {"mse", "l1"}:
             raise ValueError(f"payload_loss must be 'bce' or 'l1' and image_loss 'mse' or 'l1', got {payload_loss!r}, {image_loss!r}")
         if min(payload_weight, lpips_weight, image_weight, adversarial_weight) < 0:
             raise ValueError("loss weights must be >= 0")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["platform_channel"])  # the YAML config records its settings
         self.automatic_optimization = False
         self.hider = InvertibleHider(levels, message_channels, num_blocks, width, depth, clamp)
         self.channel = JpegChannel(identity_weight, differentiable_weight, real_weight, tuple(quality_range), real_backward)
+        self.platform_channel = platform_channel
         self.lpips = LPIPSLoss() if lpips_weight > 0 else None
         self.detector = (
             ZhuNet(detector_colour, channels=tuple(detector_channels), hidden_features=detector_hidden)
@@ -170,7 +191,11 @@ class INNHidingTask(Task):
         message = random_message(self.hider, cover)
         stego, _ = self.hider(cover, message)
         stego8 = quantize_ste(stego)
-        revealed = self.hider.reveal(self.channel(stego))
+        if self.platform_channel is not None:
+            self.platform_channel.step = self.global_step
+            revealed = self.hider.reveal(self.platform_channel(stego))
+        else:
+            revealed = self.hider.reveal(self.channel(stego))
         losses = {"payload": self.payload_loss(revealed, message), "image": self.image_loss(stego8, cover)}
         total = self.hparams.payload_weight * losses["payload"] + self.hparams.image_weight * losses["image"]
         if self.lpips is not None:
@@ -217,6 +242,10 @@ class INNHidingTask(Task):
             accuracy = bit_accuracy(self.hider.reveal(self.channel.real_jpeg(stego8, int(quality))), message)
             metrics[f"bit_accuracy_q{quality}"] = accuracy.mean()
             metrics[f"bit_exact_q{quality}"] = (accuracy == 1).float().mean()
+        if self.platform_channel is not None:
+            for name, condition in PLATFORM_CONDITIONS.items():
+                received = self.platform_channel.apply(stego8, condition)
+                metrics[f"platform/bit_accuracy_{name}"] = bit_accuracy(self.hider.reveal(received), message).mean()
         if self.lpips is not None:
             metrics["lpips"] = self.lpips(stego8, cover).mean()
         if self.detector is not None:

@@ -27,7 +27,7 @@ def tone(sample_rate: int, seconds: float = 0.5, channels: int = 1) -> torch.Ten
     return wave.float()
 
 
-@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("codec", [codec for codec in CODECS if codec != "codec2"])  # codec2: test_payload_codec2.py
 def test_encode_decode_each_codec(codec: str) -> None:
     wave = tone(16000, channels=2)
     data = encode_audio(wave, 16000, codec)
@@ -83,7 +83,7 @@ def test_decode_rejects_non_audio() -> None:
 
 
 def test_file_extension() -> None:
-    assert [file_extension(codec) for codec in CODECS] == [".wav", ".flac", ".opus"]
+    assert [file_extension(codec) for codec in CODECS] == [".wav", ".flac", ".opus", ".c2"]
 
 
 def test_size_estimates() -> None:

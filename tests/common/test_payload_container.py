@@ -3,7 +3,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import zlib
 
 import numpy as np
 import pytest
@@ -13,20 +12,24 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from common.errors import AuthenticationError, PayloadUnrecoverableError
+from common.payload import container, crypto
 from common.payload.codecs import CODECS, decode_audio, encode_audio, encoded_sample_rate
 from common.payload.container import (
     HEADER_BITS,
     HEADER_CODE,
     HEADER_REPETITIONS,
+    NOT_FOUND_MESSAGE,
     AudioMeta,
     Header,
     encode_header,
     frame_bits,
     max_payload_bytes,
     pack,
+    read_header,
     unpack,
+    whiten,
 )
-from common.payload.ecc import bch_code, interleave
+from common.payload.ecc import bch_code
 
 PASSPHRASE = b"correct horse battery staple"
 
@@ -37,8 +40,15 @@ def sample_frame(bch_t: int = 8, bch_m: int = 13, size: int = 1500) -> tuple[byt
     return audio, pack(audio, AudioMeta("opus", 16000, 1), PASSPHRASE, bch_t, bch_m)
 
 
-def read_header(frame: np.ndarray) -> Header:
-    return Header.from_bytes(HEADER_CODE.decode(frame[: HEADER_BITS // HEADER_REPETITIONS])[0])
+def header_copies(frame: np.ndarray, passphrase: bytes = PASSPHRASE) -> np.ndarray:
+    """The de-whitened, un-permuted header copies ``(HEADER_REPETITIONS, codeword bits)``."""
+    plain = whiten(frame[:HEADER_BITS], passphrase)
+    return container._unpermute(plain, container._header_permutation(passphrase)).reshape(HEADER_REPETITIONS, -1)
+
+
+def to_channel_header(copy_errors: np.ndarray, passphrase: bytes = PASSPHRASE) -> np.ndarray:
+    """Errors given per header copy ``(HEADER_REPETITIONS, bits)`` at their channel positions."""
+    return container._permute(copy_errors.reshape(-1), container._header_permutation(passphrase))
 
 
 def body_errors(
@@ -50,8 +60,8 @@ def body_errors(
     for start in range(0, len(errors), code.codeword_bits):
         length = min(code.codeword_bits, len(errors) - start)
         errors[start + rng.choice(length, per_codeword, replace=False)] = 1
-    seed = read_header(frame).interleave_seed
-    return frame ^ np.concatenate([np.zeros(HEADER_BITS, dtype=np.uint8), interleave(errors, seed)])
+    channel = container._permute(errors, container._body_permutation(PASSPHRASE, errors.size))
+    return frame ^ np.concatenate([np.zeros(HEADER_BITS, dtype=np.uint8), channel])
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -85,10 +95,13 @@ def test_corrects_t_body_errors_and_header_copies_each_beyond_repair() -> None:
     noisy = body_errors(frame, 8, 13, 8, rng)
     copy_bits = HEADER_BITS // HEADER_REPETITIONS
     positions = rng.permutation(copy_bits)[: 40 * HEADER_REPETITIONS].reshape(HEADER_REPETITIONS, 40)
+    copy_errors = np.zeros((HEADER_REPETITIONS, copy_bits), dtype=np.uint8)
     for copy, flips in enumerate(positions):  # 40 > t = 24 errors in every copy, never the same bit
-        noisy[copy * copy_bits + flips] ^= 1
-    with pytest.raises(PayloadUnrecoverableError):
-        HEADER_CODE.decode(noisy[:copy_bits])
+        copy_errors[copy, flips] = 1
+    noisy[:HEADER_BITS] ^= to_channel_header(copy_errors)
+    for copy in header_copies(noisy):
+        with pytest.raises(PayloadUnrecoverableError):
+            HEADER_CODE.decode(copy)
     recovered, _, stats = unpack(noisy, PASSPHRASE)
     assert recovered == audio
     assert stats.header_errors == 0
@@ -105,10 +118,57 @@ def test_soft_bits_with_noise() -> None:
     assert unpack(soft.astype(np.float32), PASSPHRASE)[0] == audio
 
 
-def test_wrong_passphrase() -> None:
+def test_wrong_passphrase_and_no_payload_are_the_same_outcome() -> None:
     _, frame = sample_frame()
-    with pytest.raises(AuthenticationError, match="wrong passphrase"):
-        unpack(frame, b"not the passphrase")
+    outcomes = []
+    for bits, passphrase in [
+        (frame, b"not the passphrase"),
+        (frame, PASSPHRASE + b" "),
+        (np.random.default_rng(5).integers(0, 2, len(frame)), PASSPHRASE),
+        (np.zeros(len(frame), dtype=np.uint8), PASSPHRASE),
+        (frame[::-1].copy(), PASSPHRASE),
+    ]:
+        with pytest.raises(PayloadUnrecoverableError) as info:
+            unpack(bits, passphrase)
+        outcomes.append((info.type, str(info.value)))
+    assert set(outcomes) == {(PayloadUnrecoverableError, NOT_FOUND_MESSAGE)}
+
+
+def test_no_plain_magic_and_no_public_structure() -> None:
+    """The same payload under two passphrases, or twice under one: unrelated channel bits."""
+    audio, frame = sample_frame()
+    again = pack(audio, AudioMeta("opus", 16000, 1), PASSPHRASE, 8, 13)  # fresh salt and nonce
+    other = pack(audio, AudioMeta("opus", 16000, 1), b"another passphrase", 8, 13)
+    assert len(frame) == len(again) == len(other)
+    assert abs(np.mean(frame == other) - 0.5) < 0.02  # every bit, header included, is keyed
+    # Same key: only the fixed parameters (13 of 57 header bytes) and the body's keystream repeat.
+    assert np.mean(frame[:HEADER_BITS] == again[:HEADER_BITS]) < 0.7
+    assert b"SVOX" not in np.packbits(frame).tobytes()
+    # Unkeyed, the three header copies of a frame agree like coin flips (they agreed on all bits).
+    public_copies = frame[:HEADER_BITS].reshape(HEADER_REPETITIONS, -1)
+    assert abs(np.mean(public_copies[0] == public_copies[1]) - 0.5) < 0.06
+    keyed = header_copies(frame)
+    assert (keyed == keyed[0]).all()
+
+
+def test_header_bits_look_like_coin_flips_over_many_frames() -> None:
+    """Balance and copy agreement of the public header region over 200 frames: binomial(0.5)."""
+    rng = np.random.default_rng(9)
+    copy_bits = HEADER_BITS // HEADER_REPETITIONS
+    balance, agreement = [], []
+    for index in range(200):
+        audio = rng.bytes(int(rng.integers(10, 300)))
+        meta = AudioMeta(str(rng.choice(["pcm16", "flac", "opus"])), 16000, 1)
+        frame = pack(audio, meta, b"passphrase %d" % (index % 4), int(rng.integers(2, 20)))
+        region = frame[:HEADER_BITS].astype(np.int64)
+        balance.append(region.mean())
+        copies = region.reshape(HEADER_REPETITIONS, copy_bits)
+        agreement.append(np.mean(copies[0] == copies[1]))
+    for values, bits in [(balance, HEADER_BITS), (agreement, copy_bits)]:
+        z = (np.array(values) - 0.5) / np.sqrt(0.25 / bits)
+        # Frames under one passphrase share a few fixed header fields, so the mean is not tested
+        # against 1/sqrt(200); the plain frames' three identical copies give z = +26.
+        assert abs(z.mean()) < 1.0 and 0.6 < z.std() < 1.5 and np.abs(z).max() < 5.0
 
 
 def test_too_many_errors_and_truncation() -> None:
@@ -118,28 +178,35 @@ def test_too_many_errors_and_truncation() -> None:
         unpack(noisy, PASSPHRASE)
     with pytest.raises(PayloadUnrecoverableError, match="truncated"):
         unpack(frame[:-1], PASSPHRASE)
-    with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload"):
-        unpack(frame[: HEADER_BITS - 1], PASSPHRASE)
+    with pytest.raises(PayloadUnrecoverableError, match="truncated"):
+        unpack(frame[: HEADER_BITS - 1], PASSPHRASE)  # the copies still give the header
+    with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload found for this passphrase"):
+        unpack(frame[:100], PASSPHRASE)
     with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload"):
         unpack(np.random.default_rng(4).integers(0, 2, 50_000), PASSPHRASE)
 
 
 def test_header_is_authenticated() -> None:
     _, frame = sample_frame()
-    header = read_header(frame)
-    forged = dataclasses.replace(header, meta=AudioMeta("opus", 48000, 1))  # valid CRC, other rate
-    tampered = np.concatenate([encode_header(forged), frame[HEADER_BITS:]])
+    header, _ = read_header(frame, PASSPHRASE)
+    forged = dataclasses.replace(header, meta=AudioMeta("opus", 48000, 1))  # valid tag, other rate
+    tampered = frame.copy()
+    tampered[:HEADER_BITS] = whiten(encode_header(forged, PASSPHRASE), PASSPHRASE)
     with pytest.raises(AuthenticationError):
         unpack(tampered, PASSPHRASE)
+    raw = bytearray(header.to_bytes(PASSPHRASE))
+    raw[3] ^= 1  # one bit of the sample rate, tag not recomputed
+    with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload found for this passphrase"):
+        Header.from_bytes(bytes(raw), PASSPHRASE)
 
 
 def test_unsupported_version_is_named() -> None:
     _, frame = sample_frame()
-    raw = bytearray(read_header(frame).to_bytes())
-    raw[4] = 99  # version byte
-    raw[-4:] = zlib.crc32(bytes(raw[:-4])).to_bytes(4, "big")
+    raw = bytearray(read_header(frame, PASSPHRASE)[0].to_bytes(PASSPHRASE))
+    raw[0] = 99  # version byte
+    raw[-16:] = crypto.header_tag(PASSPHRASE, bytes(raw[:-16]))
     with pytest.raises(PayloadUnrecoverableError, match="version 99"):
-        Header.from_bytes(bytes(raw))
+        Header.from_bytes(bytes(raw), PASSPHRASE)
 
 
 def test_bch_miscorrection_is_caught_by_authentication() -> None:

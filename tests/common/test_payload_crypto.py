@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import AuthenticationError, InputError
+from common.payload import crypto
 from common.payload.crypto import NONCE_BYTES, SALT_BYTES, TAG_BYTES, decrypt, encrypt, read_passphrase
 
 
@@ -24,7 +25,7 @@ def test_any_change_fails_authentication() -> None:
         (salt, nonce, ciphertext, b"secret", b"Header"),
         (salt, nonce, flipped, b"secret", b"header"),
     ]:
-        with pytest.raises(AuthenticationError, match="wrong passphrase or corrupted"):
+        with pytest.raises(AuthenticationError, match="altered"):
             decrypt(*arguments)
 
 
@@ -53,3 +54,35 @@ def test_empty_env_passphrase_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEGAVOX_PASSPHRASE", "")
     with pytest.raises(InputError, match="empty"):
         read_passphrase(None)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\n\n"])
+def test_file_and_environment_passphrases_are_read_alike(
+    ending: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: a trailing newline was stripped from a file but not from the variable."""
+    path = tmp_path / "pass.txt"
+    path.write_bytes(("pass word " + ending).encode())
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "pass word " + ending)
+    assert read_passphrase(str(path)) == read_passphrase(None) == b"pass word "  # inner/trailing spaces kept
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", ending)
+    with pytest.raises(InputError, match="empty"):
+        read_passphrase(None)
+
+
+def test_unicode_normalisation_variants_give_one_key() -> None:
+    composed, decomposed = "caf\u00e9 \u00c5ngstr\u00f6m".encode(), "cafe\u0301 A\u030angstro\u0308m".encode()
+    assert composed != decomposed
+    assert crypto.frame_keys(composed) == crypto.frame_keys(decomposed)
+    assert crypto.frame_keys(composed) != crypto.frame_keys(b"cafe Angstrom")
+    assert crypto.normalise_passphrase(b"\xff\xfe not utf-8") == b"\xff\xfe not utf-8"
+
+
+def test_frame_subkeys_are_distinct_and_cached() -> None:
+    keys = crypto.frame_keys(b"secret")
+    values = [keys.permutation, keys.whitening, keys.header_mac, keys.audio]
+    assert len(set(values)) == 4 and all(len(value) == 32 for value in values)
+    assert crypto.frame_keys(b"secret") is keys  # one scrypt per passphrase and process
+    assert crypto.audio_key(b"secret", bytes(16)) != crypto.audio_key(b"secret", bytes(15) + b"\x01")
+    assert 0 <= crypto.embedding_seed(b"secret") < 2**63
+    assert crypto.embedding_seed(b"secret") != crypto.embedding_seed(b"secret ")

@@ -11,21 +11,11 @@ import soundfile as sf
 from PIL import Image
 
 from common.payload import codecs
+from datamodules.synthetic import textured_cover
 from steganography.app import cli as app
 
 PASSPHRASE = "correct horse battery staple"
 
-
-def textured_cover(seed: int, height: int, width: int) -> Image.Image:
-    """A natural-looking RGB cover: gradients, a periodic texture, grain and a hard-edged patch."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    image = rng.uniform(60, 190, 3) + 50 * (x[..., None] * rng.uniform(-1, 1, 3) + y[..., None] * rng.uniform(-1, 1, 3))
-    image += 18 * np.sin(2 * np.pi * (rng.uniform(2, 12) * x + rng.uniform(2, 12) * y))[..., None]
-    image += rng.normal(0.0, 5.0, image.shape)
-    top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
-    image[top : top + height // 3, left : left + width // 3] = rng.uniform(20, 235, 3)
-    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
 def speech_like(seconds: float, sample_rate: int = 16000, channels: int = 1) -> np.ndarray:
@@ -88,7 +78,7 @@ def test_hide_reveal_round_trip_is_byte_exact(
         encoded.append(encode(*args, **kwargs))
         return encoded[-1]
 
-    monkeypatch.setattr(app.codecs, "encode_audio", spy)
+    monkeypatch.setattr(codecs, "encode_audio", spy)
     stego, out = tmp_path / "stego.png", tmp_path / f"out{codecs.file_extension(codec)}"
     hide = ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
     assert app.main(hide + ["--codec", codec, "--bch-t", "16"]) == 0
@@ -107,12 +97,20 @@ def test_reveal_after_real_jpeg_at_target_quality(stego: Path, tmp_path: Path, c
     assert "revealed" in capsys.readouterr().out
 
 
-def test_wrong_passphrase_exits_4_without_output(stego: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "wrong")
+def test_wrong_passphrase_is_answered_like_a_clean_photo(
+    stego: Path, files: dict[str, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Issue 12: exit 4 (wrong passphrase) vs exit 3 (no payload) told anyone a message was there."""
     out = tmp_path / "out.opus"
-    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 4
-    assert "authentication failed" in one_error_line(capsys)
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "wrong")
+    wrong_key = app.main(["reveal", "--stego", str(stego), "--out", str(out)]), one_error_line(capsys)
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
+    reveal_photo = ["reveal", "--stego", str(files["cover"]), "--out", str(out), "--method", "classical"]
+    clean_photo = app.main(reveal_photo), one_error_line(capsys)
+    assert wrong_key == clean_photo
+    assert wrong_key[0] == 3 and "no stegavox payload found for this passphrase" in wrong_key[1]
     assert list(tmp_path.iterdir()) == []
+    assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 0  # the right one still works
 
 
 def test_too_hard_recompression_exits_3_without_output(stego: Path, tmp_path: Path, capsys) -> None:
@@ -144,7 +142,7 @@ def test_existing_output_needs_force(stego: Path, tmp_path: Path, capsys) -> Non
 
 
 def test_wrong_output_extension_for_the_hidden_codec(stego: Path, tmp_path: Path, capsys) -> None:
-    out = tmp_path / "out.wav"
+    out = tmp_path / "out.flac"
     assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 2
     assert "out.opus" in one_error_line(capsys)
     assert not out.exists()
@@ -155,7 +153,7 @@ def test_version_and_help(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().out.strip() == f"stegavox {app.version()}"
     assert app.main(["--help"]) == 0
     help_text = capsys.readouterr().out
-    assert "exit codes" in help_text and "authentication failed" in help_text
+    assert "exit codes" in help_text and "no payload for this passphrase" in help_text
     assert all(command in help_text for command in ("hide", "reveal", "capacity", "sweep"))
 
 
@@ -224,7 +222,8 @@ def test_bad_inputs_exit_2_with_one_line(files: dict[str, Path], tmp_path: Path,
 
 
 def test_no_payload_in_a_plain_image_exits_3(files: dict[str, Path], tmp_path: Path, capsys) -> None:
-    assert app.main(["reveal", "--stego", str(files["cover"]), "--out", str(tmp_path / "o.opus")]) == 3
+    reveal = ["reveal", "--stego", str(files["cover"]), "--out", str(tmp_path / "o.opus"), "--method", "classical"]
+    assert app.main(reveal) == 3
     assert "no stegavox payload" in one_error_line(capsys)
 
 

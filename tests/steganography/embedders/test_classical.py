@@ -4,33 +4,26 @@ import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from common.image import jpeg_roundtrip
+from common.platforms import apply_chain, crop
+from datamodules.synthetic import textured_cover
 from steganography.embedders.classical import (
     AC_POSITIONS,
+    GRID_MARGIN,
     PREAMBLE_BITS,
     ClassicalEmbedder,
+    Preamble,
     dct_basis,
     estimate_quantisation_step,
+    grid_size,
     jpeg_luma_quantisation,
     luma_blocks,
+    preamble_positions,
     qim_soft_decision,
     zigzag_order,
 )
-
-
-def textured_cover(seed: int, height: int = 256, width: int = 256) -> Image.Image:
-    """A small natural-looking RGB cover: gradients, a periodic texture, grain and a hard-edged patch."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    image = rng.uniform(60, 190, 3) + 50 * (x[..., None] * rng.uniform(-1, 1, 3) + y[..., None] * rng.uniform(-1, 1, 3))
-    image += 18 * np.sin(2 * np.pi * (rng.uniform(2, 12) * x + rng.uniform(2, 12) * y))[..., None]
-    image += rng.normal(0.0, 5.0, image.shape)
-    top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
-    image[top : top + height // 3, left : left + width // 3] = rng.uniform(20, 235, 3)
-    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
 def random_bits(count: int, seed: int = 0) -> np.ndarray:
@@ -62,11 +55,30 @@ def test_zigzag_order() -> None:
 def test_capacity_scales_with_area_and_bits_per_block() -> None:
     four = ClassicalEmbedder(bits_per_block=4)
     eight = ClassicalEmbedder(bits_per_block=8)
-    assert eight.capacity_bits(256, 256) == 1024 * 8 - PREAMBLE_BITS
-    assert eight.capacity_bits(512, 512) + PREAMBLE_BITS == 4 * (eight.capacity_bits(256, 256) + PREAMBLE_BITS)
-    assert eight.capacity_bits(1920, 1080) + PREAMBLE_BITS == 2 * (four.capacity_bits(1920, 1080) + PREAMBLE_BITS)
+    # 256 px: a 28 x 28-block grid inside the 16-px margins, minus the preamble positions.
+    assert grid_size(256, 256) == (28, 28)
+    preamble = preamble_positions(28, 28)[0].size
+    assert eight.capacity_bits(256, 256) == 28 * 28 * 8 - preamble
+    assert PREAMBLE_BITS <= preamble <= 4 * PREAMBLE_BITS
+    cols, rows = grid_size(1920, 1080)
+    assert eight.capacity_bits(1920, 1080) + preamble_positions(cols, rows)[0].size == 2 * (
+        four.capacity_bits(1920, 1080) + preamble_positions(cols, rows)[0].size
+    )
     assert eight.capacity_bits(263, 259) == eight.capacity_bits(256, 256)  # partial blocks are unused
-    assert eight.capacity_bits(64, 64) == 0  # too small for the preamble
+    assert eight.capacity_bits(128, 128) == 0  # smaller than one preamble tile inside the margins
+
+
+def test_preamble_round_trip_and_rejects_corruption() -> None:
+    preamble = Preamble(70, 12, 2.0, 196, 146)
+    bits = preamble.to_bits()
+    assert bits.size == PREAMBLE_BITS and Preamble.from_bits(bits) == preamble
+    for index in (0, 20, PREAMBLE_BITS - 1):
+        flipped = bits.copy()
+        flipped[index] ^= 1
+        assert Preamble.from_bits(flipped) is None
+    assert Preamble.from_bits(np.zeros(PREAMBLE_BITS, dtype=np.uint8)) is None
+    with pytest.raises(ValueError):
+        Preamble(70, 12, 1.25, 196, 146)
 
 
 @pytest.mark.parametrize("quality_target, bits_per_block", [(75, 8), (50, 4), (90, 12)])
@@ -86,11 +98,15 @@ def test_round_trip_without_compression(quality_target: int, bits_per_block: int
 
 
 def test_receiver_reads_settings_from_the_image() -> None:
-    sender = ClassicalEmbedder(quality_target=60, bits_per_block=6)
+    sender = ClassicalEmbedder(quality_target=60, bits_per_block=6, step_multiple=1.5)
     cover = textured_cover(2)
     bits = random_bits(sender.capacity_bits(*cover.size))
     stego = jpeg_roundtrip(sender.embed(cover, bits), 60)
-    soft = ClassicalEmbedder().extract_soft(stego, bits.size)  # defaults: 75, 8
+    receiver = ClassicalEmbedder()  # defaults: 75, 12, 2.0
+    x, y, preamble = receiver.read_preamble(stego)
+    assert (x, y) == (GRID_MARGIN, GRID_MARGIN)
+    assert preamble == Preamble(60, 6, 1.5, *grid_size(*cover.size))
+    soft = receiver.extract_soft(stego, bits.size)
     assert np.mean((soft > 0) != bits) < 0.01
 
 
@@ -108,9 +124,9 @@ def test_soft_values_and_extra_bits() -> None:
 
 def test_embed_rejects_too_many_or_non_binary_bits() -> None:
     embedder = ClassicalEmbedder()
-    cover = textured_cover(4, 128, 128)
+    cover = textured_cover(4, 192, 192)
     with pytest.raises(ValueError, match="do not fit"):
-        embedder.embed(cover, random_bits(embedder.capacity_bits(128, 128) + 1))
+        embedder.embed(cover, random_bits(embedder.capacity_bits(192, 192) + 1))
     with pytest.raises(ValueError, match="0 or 1"):
         embedder.embed(cover, np.full(10, 2, dtype=np.uint8))
     assert embedder.capacity_bits(64, 64) == 0  # the preamble alone does not fit
@@ -119,8 +135,8 @@ def test_embed_rejects_too_many_or_non_binary_bits() -> None:
 
 
 @pytest.mark.parametrize("seed", [5, 6, 7])
-def test_survives_real_jpeg_at_and_above_target(seed: int) -> None:
-    embedder = ClassicalEmbedder(quality_target=75)
+def test_aligned_lattice_survives_real_jpeg_at_and_above_target(seed: int) -> None:
+    embedder = ClassicalEmbedder(quality_target=75, step_multiple=1.0)
     cover = textured_cover(seed)
     capacity = embedder.capacity_bits(*cover.size)
     bits = random_bits(capacity, seed)
@@ -134,12 +150,13 @@ def test_survives_real_jpeg_at_and_above_target(seed: int) -> None:
 
 
 def test_estimate_quantisation_step_finds_jpeg_step() -> None:
-    embedder = ClassicalEmbedder(quality_target=75)
+    embedder = ClassicalEmbedder(quality_target=75, step_multiple=1.0)
     cover = textured_cover(8)
     bits = random_bits(embedder.capacity_bits(*cover.size))
     recompressed = np.asarray(jpeg_roundtrip(embedder.embed(cover, bits), 85), dtype=np.float32)
+    recompressed = recompressed[GRID_MARGIN:, GRID_MARGIN:]
     positions = AC_POSITIONS[: embedder.bits_per_block]
-    coefficients = (luma_blocks(torch.from_numpy(recompressed)) @ dct_basis(positions).T).numpy()
+    coefficients = luma_blocks(recompressed) @ dct_basis(positions).T
     table = jpeg_luma_quantisation(85)[positions[:, 0], positions[:, 1]]
     for index, step in enumerate(embedder.steps):
         estimate = estimate_quantisation_step(coefficients[:, index], step)
@@ -159,3 +176,47 @@ def test_qim_soft_decision() -> None:
         np.array([4.0, 8.0, 12.0, 16.0], dtype=np.float32), steps, np.full(4, 4.0, dtype=np.float32)
     )
     assert list(requantised > 0) == [True, True, False, True]
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_default_lattice_survives_jpeg_chains_above_the_design_quality(seed: int) -> None:
+    # Step multiple 2: any single JPEG and any two-JPEG chain at or above the design quality,
+    # in any order, decoded without knowing the qualities.
+    embedder = ClassicalEmbedder(quality_target=70)
+    cover = textured_cover(seed, 320, 320)
+    capacity = embedder.capacity_bits(*cover.size)
+    bits = random_bits(capacity, seed)
+    stego = embedder.embed(cover, bits)
+    assert psnr(cover, stego) > 30.0
+    for chain in [(70,), (75,), (95,), (80, 85), (85, 80), (78, 85), (90, 80), (95, 70), (73, 77)]:
+        errors = np.mean(embedder.extract(apply_chain(stego, chain), capacity) != bits)
+        assert errors < 0.01, (chain, errors)
+    # Far below the design quality the lattice is requantised away: the bound is not vacuous.
+    assert np.mean(embedder.extract(apply_chain(stego, (30,)), capacity) != bits) > 0.05
+
+
+def test_receiver_finds_the_grid_after_crops_from_any_edge() -> None:
+    embedder = ClassicalEmbedder(quality_target=70)
+    cover = textured_cover(12, 288, 320)
+    capacity = embedder.capacity_bits(*cover.size)
+    bits = random_bits(capacity, 12)
+    stego = embedder.embed(cover, bits)
+    for left, top, right, bottom in [(0, 0, 0, 0), (1, 0, 0, 0), (0, 1, 0, 0), (16, 16, 16, 16), (3, 5, 7, 2), (8, 0, 0, 16)]:
+        cropped = crop(stego, left, top, right, bottom)
+        x, y, preamble = embedder.read_preamble(cropped)
+        assert (x, y) == (GRID_MARGIN - left, GRID_MARGIN - top)
+        assert (preamble.cols, preamble.rows) == grid_size(*cover.size)
+        soft = embedder.extract_soft(cropped, capacity)
+        assert np.mean((soft > 0) != bits) < 1e-3, (left, top, right, bottom)
+    # After a misaligned crop the platform's JPEG grid differs from the embedding's: more errors,
+    # but the grid is still found and most bits survive.
+    shifted = apply_chain(crop(stego, 3, 5, 0, 0), (75,))
+    assert embedder.read_preamble(shifted)[:2] == (GRID_MARGIN - 3, GRID_MARGIN - 5)
+    assert np.mean(embedder.extract(shifted, capacity) != bits) < 0.06
+
+
+def test_plain_images_have_no_preamble() -> None:
+    embedder = ClassicalEmbedder()
+    for image in (textured_cover(13), Image.new("RGB", (256, 256), (128, 128, 128)), Image.new("RGB", (256, 256))):
+        assert embedder.read_preamble(image) is None
+        assert not np.any(embedder.extract_soft(image, 100))

@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from common.cli import main
 from steganography.models.perceptual import PretrainedWeightsMissingError, default_backbone_checkpoint
-from steganography.tasks.inn import INNHidingTask, bit_accuracy, random_message
+from steganography.tasks.inn import PLATFORM_CONDITIONS, INNHidingTask, bit_accuracy, random_message
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_CONFIG = ROOT / "trainer_configs" / "demo" / "inn.yaml"
@@ -63,6 +63,9 @@ def test_demo_config_trains_with_finite_losses_and_logs_validation(tmp_path, mon
         assert 0.0 <= values[f"val/{name}"][0] <= 1.0, name
     assert values["val/psnr"][0] > 30.0  # near-identity at initialisation, measured on 8-bit stego
     assert "val/lpips" not in values
+    platform = {name for name in values if name.startswith("val/platform/bit_accuracy_")}
+    assert platform == {f"val/platform/bit_accuracy_{condition}" for condition in PLATFORM_CONDITIONS}  # the research config's channel
+    assert all(0.0 <= values[name][0] <= 1.0 for name in platform)
 
 
 def test_non_finite_loss_skips_the_step_and_leaves_weights_unchanged(tmp_path):

@@ -1,0 +1,412 @@
+"""Python facade of ``stegavox``: :func:`hide` and :func:`reveal` on paths or arrays.
+
+``hide(cover, audio, passphrase, platform="whatsapp")`` fits the cover to the platform (never
+upscaling), designs the embedding for the platform's whole quality range with a margin, picks
+the best codec that fits (``codec="auto"``), checks the payload on the actual stego image
+through the platform's JPEG chains and crops, and returns the file to upload with a report.
+``reveal(stego, passphrase)`` needs nothing else: the method is detected from the image.
+The command line (``steganography/app/cli.py``) is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common import platforms
+from common.errors import InputError
+from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE
+
+#: Channel count audio is converted to before encoding.
+APP_CHANNELS = 1
+#: ``codec="auto"`` tries these (codec, bitrate) in order, best quality first; bitrates are kbit/s
+#: for Opus and bit/s for Codec2.
+AUTO_CODECS: tuple[tuple[str, int | None], ...] = (
+    ("flac", None),
+    ("opus", 32),
+    ("opus", 24),
+    ("opus", 16),
+    ("opus", 12),
+    ("opus", 8),
+    ("opus", 6),
+    ("codec2", 3200),
+    ("codec2", 2400),
+    ("codec2", 1600),
+    ("codec2", 1300),
+    ("codec2", 1200),
+    ("codec2", 700),
+)
+
+
+@dataclasses.dataclass
+class HideReport:
+    """What :func:`hide` did (sizes in pixels, bytes and seconds)."""
+
+    method: str
+    platform: str | None
+    design_quality: int
+    cover_size: tuple[int, int]
+    stego_size: tuple[int, int]
+    codec: str
+    bitrate: int | None
+    audio_bytes: int
+    seconds: float
+    bch_t: int
+    bch_m: int
+    frame_bits: int
+    capacity_bits: int
+    bit_error_rates: dict
+    survives: bool
+    psnr_db: float
+    output_format: str
+    output_quality: int | None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class HideOutcome:
+    """The stego image as decoded, the file bytes to write or upload, and the report."""
+
+    image: Image.Image
+    data: bytes
+    report: HideReport
+
+
+@dataclasses.dataclass
+class RevealOutcome:
+    """The exact hidden audio file, its codec and the decoded wave."""
+
+    audio_bytes: bytes
+    codec: str
+    sample_rate: int
+    corrected_bits: int
+    estimated_ber: float
+
+    def decoded(self):
+        """``(wave (channels, samples) float32 tensor, sample_rate)`` of the hidden audio."""
+        from common.payload import codecs
+
+        return codecs.decode_audio(self.audio_bytes, self.codec)
+
+    def wav_bytes(self) -> bytes:
+        """The hidden audio as a 16-bit PCM WAV file (the exact bytes if it already is one)."""
+        import soundfile as sf
+
+        if self.codec == "pcm16":
+            return self.audio_bytes
+        wave, rate = self.decoded()
+        buffer = io.BytesIO()
+        sf.write(buffer, wave.T.numpy().clip(-1.0, 1.0), rate, format="WAV", subtype="PCM_16")
+        return buffer.getvalue()
+
+
+def as_image(cover: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
+    """A path, Pillow image or ``(H, W, 3)`` uint8 array as an RGB Pillow image."""
+    if isinstance(cover, Image.Image):
+        return cover.convert("RGB")
+    if isinstance(cover, np.ndarray):
+        if cover.dtype != np.uint8 or cover.ndim not in (2, 3):
+            raise InputError(f"image arrays must be uint8 (H, W) or (H, W, 3), got {cover.dtype} {cover.shape}")
+        return Image.fromarray(cover).convert("RGB")
+    from common.image import open_image
+
+    return open_image(cover)
+
+
+def _as_passphrase(passphrase: str | bytes) -> bytes:
+    data = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
+    if not data:
+        raise InputError("the passphrase is empty")
+    return data
+
+
+def load_speech(audio, sample_rate: int | None = None, notes: list[str] | None = None):
+    """Mono float32 ``(1, samples)`` tensor at :data:`SPEECH_SAMPLE_RATE` from a path or an array."""
+    import torch
+
+    from common.audio import load_audio, resample
+
+    if isinstance(audio, (str, os.PathLike)):
+        wave, sample_rate = load_audio(Path(audio), mono=False)
+    else:
+        if sample_rate is None:
+            raise InputError("give the sample rate of an audio array")
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        wave = wave.unsqueeze(0) if wave.dim() == 1 else wave
+    if wave.shape[0] != APP_CHANNELS:
+        if notes is not None:
+            notes.append(f"mixing {wave.shape[0]} channels down to mono")
+        wave = wave.mean(dim=0, keepdim=True)
+    if sample_rate != SPEECH_SAMPLE_RATE:
+        if notes is not None:
+            notes.append(f"resampling {sample_rate} Hz to {SPEECH_SAMPLE_RATE} Hz")
+        wave = resample(wave, sample_rate, SPEECH_SAMPLE_RATE)
+    return wave
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    """PSNR (dB) between two same-size RGB images."""
+    mse = float(np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+@dataclasses.dataclass
+class Design:
+    """Where and how to embed: the (resized) cover, the embedder and the checks it must pass."""
+
+    cover: Image.Image
+    embedder: object
+    design_quality: int
+    channels: list | None
+    output_format: str
+    output_quality: int | None
+    notes: list[str]
+
+
+def design(
+    cover: Image.Image,
+    platform: str | None = None,
+    quality_target: int | None = None,
+    method: str = "classical",
+    hd: bool = False,
+) -> Design:
+    """The embedding design for ``cover`` on ``platform`` (or for one ``quality_target``).
+
+    With a platform the cover is downscaled to what the platform keeps, the embedder is designed
+    for its lowest reported quality minus :data:`common.platforms.QUALITY_MARGIN` (or
+    ``quality_target`` if lower), and the checks are the platform's JPEG chains and crops; a
+    platform that keeps a JPEG at or below some quality, or downsizes large files, gets a JPEG
+    at the highest quality that avoids that.
+    """
+    from steganography.app import pipeline
+
+    notes: list[str] = []
+    if platform is None:
+        quality = JPEG_QUALITY_TARGET if quality_target is None else quality_target
+        return Design(cover, pipeline.make_embedder(method, quality_target=quality), quality, None, "png", None, notes)
+    try:
+        profile = platforms.get_profile(platform)
+    except KeyError as err:
+        raise InputError(str(err.args[0])) from None
+    fitted = platforms.fit_to_platform(cover, profile, hd=hd)
+    if fitted.size != cover.size:
+        notes.append(f"resized {cover.size[0]}x{cover.size[1]} to {fitted.size[0]}x{fitted.size[1]} for {profile.label}")
+    quality = profile.design_quality if quality_target is None else min(quality_target, profile.design_quality)
+    options = {"step_multiple": platforms.CLASSICAL_STEP_MULTIPLE} if method == "classical" else {}
+    embedder = pipeline.make_embedder(method, quality_target=quality, **options)
+    channels = profile.check_channels()
+    output_quality = None
+    if profile.output_format == "jpeg":
+        low = profile.quality_range[0]
+        top = profile.keeps_jpeg_up_to or platforms.MAX_CHECK_QUALITY
+        output_quality = top
+        if profile.max_bytes:
+            # The embedding adds texture: leave the stego JPEG a fifth of headroom.
+            found = platforms.best_jpeg_under(fitted, int(0.8 * profile.max_bytes), low, top)
+            output_quality = found[0] if found else low
+            if not found:
+                notes.append(f"even a Q{low} JPEG exceeds {profile.label}'s {profile.max_bytes} bytes: it may downsize it")
+        channels = [platforms.Channel(c.chain, c.crop, before=(output_quality,)) for c in channels]
+    return Design(fitted, embedder, quality, channels, profile.output_format, output_quality, notes)
+
+
+def _encode(wave, codec: str, bitrate: int | None) -> bytes:
+    from common.payload import codecs
+
+    return codecs.encode_audio(wave, SPEECH_SAMPLE_RATE, codec, bitrate)
+
+
+def _candidates(codec: str, bitrate: int | None) -> list[tuple[str, int | None]]:
+    from common.payload import codecs
+
+    if codec != "auto":
+        return [(codec, bitrate)]
+    return [(name, rate) for name, rate in AUTO_CODECS if name in codecs.CODECS and codecs.codec_available(name)]
+
+
+def hide(
+    cover,
+    audio,
+    passphrase: str | bytes,
+    platform: str | None = None,
+    codec: str = "auto",
+    bitrate: int | None = None,
+    quality_target: int | None = None,
+    bch_t: int | None = None,
+    method: str = "classical",
+    sample_rate: int | None = None,
+    enhance: bool = False,
+    hd: bool = False,
+) -> HideOutcome:
+    """Hide speech in a cover image; returns the file to upload and a :class:`HideReport`.
+
+    Args:
+        cover: path, Pillow image or uint8 array.
+        audio: path, or a float array with ``sample_rate``.
+        passphrase: the passphrase (str or bytes).
+        platform: a :data:`common.platforms.PROFILES` name, or ``None`` for a plain PNG designed
+            for ``quality_target``.
+        codec: ``auto`` (the best that fits, see :data:`AUTO_CODECS`) or a codec name.
+        bitrate: Opus kbit/s or Codec2 bit/s (only with an explicit codec).
+        quality_target: the design quality without a platform (default 75); with one, a lower
+            value overrides the platform's design quality.
+        bch_t: a fixed BCH strength (default: chosen from measurements).
+        enhance: run the shipped speech enhancer first.
+        hd: use the platform's HD size limit.
+
+    Raises:
+        InputError / CoverTooSmallError: bad input, or nothing fits (the message says what
+            would); every error is a :class:`common.errors.StegavoxError`.
+    """
+    from common.payload import codecs, container
+    from steganography.app import pipeline
+
+    secret = _as_passphrase(passphrase)
+    image = as_image(cover)
+    plan = design(image, platform, quality_target, method, hd)
+    wave = load_speech(audio, sample_rate, plan.notes)
+    if enhance:
+        from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
+
+        wave = enhance_waveform(load_pretrained_enhancer(), wave, SPEECH_SAMPLE_RATE)
+    candidates = _candidates(codec, bitrate)
+    fit_bytes = code = None
+    if len(candidates) > 1 and bch_t is None:
+        fit_bytes, *code = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
+    last_error: pipeline.CoverTooSmallError | None = None
+    tried: list[str] = []
+    for name, rate in candidates:
+        data = _encode(wave, name, rate)
+        label = codec_label(name, rate)
+        if fit_bytes is not None and len(data) > fit_bytes:
+            tried.append(f"{label} {len(data)} B")
+            continue
+        meta = container.AudioMeta(name, codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE), APP_CHANNELS)
+        try:
+            result = pipeline.hide(
+                plan.cover,
+                data,
+                meta,
+                secret,
+                plan.embedder,
+                plan.design_quality,
+                bch_t,
+                channels=plan.channels,
+                initial_code=tuple(code) if code and plan.channels else None,
+            )
+        except pipeline.CoverTooSmallError as err:
+            last_error = err
+            tried.append(f"{label} {len(data)} B")
+            if len(candidates) == 1:
+                raise pipeline.CoverTooSmallError(
+                    f"cover too small: {len(data)} bytes of {label} audio do not fit; this cover holds {err.fit_bytes} "
+                    f"bytes{_what_fits(wave, err.fit_bytes)}",
+                    err.fit_bytes,
+                    len(data),
+                ) from None
+            continue
+        stego = result.stego
+        if plan.output_format == "jpeg":
+            file_bytes = platforms.jpeg_bytes(stego, plan.output_quality)
+            stego_out = platforms.decode(file_bytes)
+            limit = platforms.get_profile(platform).max_bytes
+            if limit and len(file_bytes) > limit:
+                plan.notes.append(f"the JPEG has {len(file_bytes)} bytes, above {platform}'s {limit}: it may be downsized")
+        else:
+            buffer = io.BytesIO()
+            stego.save(buffer, format="PNG", compress_level=1)
+            file_bytes, stego_out = buffer.getvalue(), stego
+        report = HideReport(
+            method=method,
+            platform=platform,
+            design_quality=plan.design_quality,
+            cover_size=image.size,
+            stego_size=stego.size,
+            codec=name,
+            bitrate=rate if name != "flac" else None,
+            audio_bytes=len(data),
+            seconds=wave.shape[-1] / SPEECH_SAMPLE_RATE,
+            bch_t=result.bch_t,
+            bch_m=result.bch_m,
+            frame_bits=result.frame_bits,
+            capacity_bits=result.capacity_bits,
+            bit_error_rates=result.bit_error_rates,
+            survives=result.survives_target,
+            psnr_db=psnr(plan.cover, stego_out),
+            output_format=plan.output_format,
+            output_quality=plan.output_quality,
+            notes=plan.notes,
+        )
+        return HideOutcome(stego_out, file_bytes, report)
+    fit = fit_bytes if fit_bytes is not None else (last_error.fit_bytes if last_error else 0)
+    raise pipeline.CoverTooSmallError(
+        f"cover too small: no codec fits in {fit} bytes ({', '.join(tried)}); use a larger cover or shorter audio",
+        fit,
+        min(len(_encode(wave, *candidates[-1])), 2**31),
+    )
+
+
+def _what_fits(wave, fit_bytes: int) -> str:
+    """``"; fits: opus 8 kbit/s (…), …"``: the best codecs whose file of ``wave`` fits ``fit_bytes``."""
+    fitting = []
+    for name, rate in _candidates("auto", None):
+        size = len(_encode(wave, name, rate))
+        if size <= fit_bytes:
+            fitting.append(f"{codec_label(name, rate)} ({size} B)")
+        if len(fitting) == 2:
+            break
+    return "; fits: " + ", ".join(fitting) if fitting else "; no codec fits: use a larger cover or shorter audio"
+
+
+def codec_label(codec: str, bitrate: int | None) -> str:
+    """``"opus 16 kbit/s"``, ``"codec2 1200 bit/s"``, ``"flac"``."""
+    if bitrate is None:
+        return codec
+    return f"{codec} {bitrate} {'bit/s' if codec == 'codec2' else 'kbit/s'}"
+
+
+def capacity(
+    cover, platform: str | None = None, quality_target: int | None = None, method: str = "classical", hd: bool = False
+) -> dict:
+    """Bytes and seconds of speech per codec that :func:`hide` accepts for ``cover``.
+
+    The same design and the same measurement :func:`hide` starts from
+    (:func:`steganography.app.pipeline.max_payload_bytes` with the platform's checks).
+    """
+    from common.payload import codecs
+    from steganography.app import pipeline
+
+    plan = design(as_image(cover), platform, quality_target, method, hd)
+    fit, t, m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
+    seconds = {}
+    for name, rate in _candidates("auto", None) + [("pcm16", None)]:
+        sample_rate = codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE)
+        seconds[codec_label(name, rate)] = codecs.max_duration_seconds(fit, name, sample_rate, APP_CHANNELS, rate)
+    return {
+        "size": plan.cover.size,
+        "design_quality": plan.design_quality,
+        "capacity_bits": plan.embedder.capacity_bits(*plan.cover.size),
+        "bch": (t, m),
+        "bytes": fit,
+        "seconds": seconds,
+        "notes": plan.notes,
+    }
+
+
+def reveal(stego, passphrase: str | bytes, method: str | None = None) -> RevealOutcome:
+    """The audio hidden in ``stego`` (path, Pillow image or array), exactly as sent.
+
+    Raises:
+        PayloadUnrecoverableError (exit 3), AuthenticationError (exit 4), InputError (exit 2).
+    """
+    from steganography.app import pipeline
+
+    embedder = pipeline.make_embedder(method) if method else None
+    audio, meta, stats = pipeline.reveal(as_image(stego), _as_passphrase(passphrase), embedder)
+    return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber)

@@ -1,0 +1,177 @@
+"""The Python facade (``steganography.app.api``) and the platform options of the ``stegavox`` command."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from common import platforms
+from common.errors import StegavoxError
+from common.payload import codecs, container, crypto
+from datamodules.synthetic import textured_cover
+from steganography.app import api, pipeline
+from steganography.app import cli as app
+
+PASSPHRASE = "correct horse battery staple"
+
+
+
+def speech_like(seconds: float, sample_rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
+    return (0.2 * wave).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def telegram_hide() -> api.HideOutcome:
+    return api.hide(textured_cover(0, 360, 480), speech_like(0.4), PASSPHRASE, platform="telegram", sample_rate=16000)
+
+
+def test_hide_for_a_platform_checks_its_chains_and_crops(telegram_hide: api.HideOutcome) -> None:
+    report = telegram_hide.report
+    assert report.platform == "telegram" and report.design_quality == 75
+    assert report.stego_size == (480, 360) and report.output_format == "png"
+    # auto: the first (best) codec whose file fits (hide kept the code capacity chose: no retry).
+    fit = container.max_payload_bytes(report.capacity_bits, report.bch_t, report.bch_m)
+    import torch
+
+    wave = torch.from_numpy(speech_like(0.4))[None]
+    sizes = {}
+    for codec, rate in api.AUTO_CODECS:
+        sizes[codec, rate] = len(codecs.encode_audio(wave, 16000, codec, rate))
+        if sizes[codec, rate] <= fit:
+            break
+    assert report.survives and (report.codec, report.bitrate) == (codec, rate) and len(sizes) > 1
+    expected = {channel.label for channel in platforms.PROFILES["telegram"].check_channels()}
+    assert set(report.bit_error_rates) == expected
+    assert telegram_hide.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reveal_needs_only_the_image_and_the_passphrase(telegram_hide: api.HideOutcome) -> None:
+    sent = api.reveal(telegram_hide.image, PASSPHRASE)
+    assert sent.codec == telegram_hide.report.codec
+    # Forwarded twice inside the range, then cropped by a few pixels and recompressed again.
+    shared = platforms.Channel((87, 80)).apply(telegram_hide.image)
+    shared = platforms.Channel((80,), (2, 7, 5, 1)).apply(shared)
+    assert api.reveal(shared, PASSPHRASE).audio_bytes == sent.audio_bytes
+    wave, rate = sent.decoded()
+    assert rate == 16000 and wave.shape[-1] == int(0.4 * 16000)
+    with pytest.raises(StegavoxError):
+        api.reveal(shared, "wrong passphrase")
+
+
+def test_reveal_wav_bytes_for_every_codec() -> None:
+    wave = speech_like(0.5)
+    import torch
+
+    for codec in ("pcm16", "flac", "opus", "codec2"):
+        data = codecs.encode_audio(torch.from_numpy(wave)[None], 16000, codec)
+        outcome = api.RevealOutcome(data, codec, codecs.encoded_sample_rate(codec, 16000), 0, 0.0)
+        info = sf.info(io.BytesIO(outcome.wav_bytes()))
+        assert info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1
+        assert abs(info.frames / info.samplerate - 0.5) < 0.05, codec
+    assert api.RevealOutcome(b"RIFFxx", "pcm16", 16000, 0, 0.0).wav_bytes() == b"RIFFxx"
+
+
+def test_platform_resizes_and_writes_its_preferred_file() -> None:
+    outcome = api.hide(
+        textured_cover(1, 1500, 1000), speech_like(0.3), PASSPHRASE, platform="wechat", codec="codec2", sample_rate=16000
+    )
+    assert outcome.report.stego_size == (853, 1280) and outcome.report.design_quality == 45
+    assert outcome.report.codec == "codec2" and any("resized" in line for line in outcome.report.notes)
+    twitter = api.design(textured_cover(2, 300, 400), "twitter")
+    assert twitter.output_format == "jpeg" and twitter.output_quality == 85
+    assert all(channel.before == (85,) for channel in twitter.channels)
+
+
+def test_capacity_agrees_with_what_hide_accepts() -> None:
+    cover = textured_cover(3, 400, 520)
+    plan = api.design(cover, "facebook")
+    # api.capacity's measurement (its per-codec seconds are checked through the CLI below).
+    fit, *code = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
+    result = {"bytes": fit, "bch": tuple(code)}
+    assert fit > 1000
+    meta = container.AudioMeta("opus", 16000, 1)
+    payload = np.random.default_rng(0).bytes(fit)
+    # What api.hide does: start from the code capacity measured, check the real stego image.
+    options = {"channels": plan.channels, "initial_code": result["bch"]}
+    hidden = pipeline.hide(plan.cover, payload, meta, b"k", plan.embedder, plan.design_quality, **options)
+    assert hidden.survives_target and (hidden.bch_t, hidden.bch_m) == result["bch"]
+    with pytest.raises(pipeline.CoverTooSmallError):
+        pipeline.hide(plan.cover, payload + bytes(fit // 100 + 1), meta, b"k", plan.embedder, 70, **options)
+
+
+def test_cli_platforms_hide_and_reveal_to_wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
+    assert app.main(["platforms"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in platforms.PROFILES)
+    cover, speech = tmp_path / "cover.png", tmp_path / "speech.wav"
+    textured_cover(4, 360, 480).save(cover)
+    sf.write(speech, speech_like(0.5), 16000)
+    stego = tmp_path / "stego.jpg"
+    hide = ["hide", "--audio", str(speech), "--cover", str(cover), "--platform", "twitter", "--codec", "codec2"]
+    assert app.main(hide + ["--out", str(tmp_path / "stego.png")]) == 2  # twitter keeps a JPEG best
+    assert ".jpg" in capsys.readouterr().err
+    assert app.main(hide + ["--out", str(stego)]) == 0
+    assert "checked" in capsys.readouterr().out
+    with Image.open(stego) as image:
+        assert image.format == "JPEG"
+    shared = tmp_path / "shared.jpg"
+    shared.write_bytes(platforms.jpeg_bytes(Image.open(stego), 85))
+    out_wav, out_c2 = tmp_path / "out.wav", tmp_path / "out.c2"
+    assert app.main(["reveal", "--stego", str(shared), "--out", str(out_wav)]) == 0
+    assert app.main(["reveal", "--stego", str(shared), "--out", str(out_c2)]) == 0
+    assert out_c2.read_bytes()[:3] == b"\xc0\xde\xc2"
+    assert sf.info(out_wav).samplerate == 8000
+    assert app.main(["reveal", "--stego", str(shared), "--out", str(tmp_path / "out.opus")]) == 2
+    assert "out.c2" in capsys.readouterr().err
+
+
+def test_cli_capacity_prints_seconds_per_codec_and_bitrate(tmp_path: Path, capsys) -> None:
+    cover = tmp_path / "cover.png"
+    textured_cover(7, 360, 480).save(cover)
+    assert app.main(["capacity", "--cover", str(cover), "--platform", "whatsapp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    fit = int(lines[0].split("-> ")[1].split(" bytes")[0])
+    seconds = {line.rsplit(None, 4)[0].strip(): float(line.split()[-4]) for line in lines[1:]}
+    assert {"opus 16 kbit/s", "opus 6 kbit/s", "codec2 1200 bit/s", "codec2 3200 bit/s", "flac"} <= set(seconds)
+    # Codec2 is constant-rate: 1200 bit/s is 150 bytes a second after the 7-byte header.
+    assert seconds["codec2 1200 bit/s"] == pytest.approx((fit - 7) / 150, rel=0.01)
+    assert seconds["opus 6 kbit/s"] > seconds["opus 16 kbit/s"] > seconds["flac"]
+
+
+def test_capacity_error_says_which_codec_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
+    cover, speech, out = tmp_path / "cover.png", tmp_path / "speech.wav", tmp_path / "stego.png"
+    textured_cover(5, 256, 320).save(cover)
+    sf.write(speech, speech_like(1.5), 16000)
+    argv = ["hide", "--audio", str(speech), "--cover", str(cover), "--out", str(out), "--platform", "whatsapp"]
+    assert app.main(argv + ["--codec", "flac"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.count("\n") == 0 and "cover too small" in line and "fits: codec2" in line, line
+    assert not out.exists()
+
+
+def test_fill_capacity_and_detection() -> None:
+    bits = np.array([1, 0, 1], dtype=np.uint8)
+    filled = pipeline.fill_capacity(bits, 50)
+    assert filled.size == 50 and np.array_equal(filled[:3], bits) and set(np.unique(filled)) <= {0, 1}
+    assert np.array_equal(pipeline.fill_capacity(bits, 50), filled)  # seeded
+    assert pipeline.fill_capacity(bits, 2).size == 3
+    from steganography.embedders.classical import ClassicalEmbedder
+
+    embedder = ClassicalEmbedder().keyed(crypto.embedding_seed(PASSPHRASE.encode()))
+    cover = textured_cover(6, 256, 256)
+    stego = embedder.embed(cover, np.ones(100, dtype=np.uint8))
+    assert isinstance(pipeline.detect_embedder(stego, PASSPHRASE.encode()), ClassicalEmbedder)
+    # The preamble is keyed: under another passphrase (or none) it is not there, as in a photo.
+    assert embedder.read_preamble(stego) is not None and ClassicalEmbedder().read_preamble(stego) is None
+    assert not isinstance(pipeline.detect_embedder(stego, b"another passphrase"), ClassicalEmbedder)
+    soft = pipeline.extract_all(embedder, stego, min_bits=embedder.capacity_bits(256, 256) + 10)
+    assert soft.size == embedder.capacity_bits(256, 256) + 10 and np.all(soft[:100] > 0) and not soft[-10:].any()
