@@ -29,14 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from common.dsp import STFT
-from enhancer.complex_nn import (
-    ComplexBatchNorm2d,
-    ComplexConv2d,
-    ComplexConvTranspose2d,
-    ComplexLSTM,
-    complex_cat,
-    complex_split,
-)
+from common.settings import SPEECH_SAMPLE_RATE
+from enhancer.complex_nn import ComplexBatchNorm2d, ComplexConv2d, ComplexConvTranspose2d, ComplexLSTM, complex_cat, complex_split
 
 PRESETS: dict[str, dict] = {
     "dccrn-cl": {},
@@ -109,7 +103,7 @@ class DCCRN(nn.Module):
         batch_norm: bool = True,
         dropped_bin: str = "dc",
         normalise_input: bool = True,
-        sample_rate: int = 16000,
+        sample_rate: int = SPEECH_SAMPLE_RATE,
     ) -> None:
         super().__init__()
         channels, kernel_size = tuple(channels), tuple(kernel_size)

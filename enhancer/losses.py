@@ -8,6 +8,8 @@ from torch import nn
 from torch_pesq import PesqLoss
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
+from common.settings import SPEECH_SAMPLE_RATE
+
 
 def _flat(wave: torch.Tensor) -> torch.Tensor:
     return wave.reshape(wave.shape[0], -1)
@@ -18,6 +20,25 @@ class NegativeSISDR(nn.Module):
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return -scale_invariant_signal_distortion_ratio(_flat(estimate), _flat(reference)).mean()
+
+
+class NegativeSNR(nn.Module):
+    """Mean negative SNR in dB of ``(B, L)`` or ``(B, 1, L)`` signals: ``-10 log10(|s|^2 / |s - e|^2)``.
+
+    Unlike SI-SDR, torch-pesq and the magnitude-spectrogram discriminator, it is not invariant
+    to the sign or the gain of the estimate: an inverted output scores ``-10 log10(4) = -6 dB``
+    at best. A small weight of it pins the enhancer's polarity and level to the target's.
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        estimate, reference = _flat(estimate), _flat(reference)
+        signal = reference.pow(2).sum(dim=-1) + self.eps
+        error = (reference - estimate).pow(2).sum(dim=-1) + self.eps
+        return -(10 * torch.log10(signal / error)).mean()
 
 
 class PerceptualPesqLoss(nn.Module):
@@ -32,7 +53,7 @@ class PerceptualPesqLoss(nn.Module):
         sample_rate: rate of the signals (torch-pesq resamples to 16 kHz).
     """
 
-    def __init__(self, factor: float = 1.0, sample_rate: int = 16000) -> None:
+    def __init__(self, factor: float = 1.0, sample_rate: int = SPEECH_SAMPLE_RATE) -> None:
         super().__init__()
         self.pesq = PesqLoss(factor, sample_rate=sample_rate)
 

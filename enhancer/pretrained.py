@@ -1,12 +1,13 @@
 """The shipped enhancer: loading exported DCCRN weights and enhancing audio of any shape.
 
-Export a trained ``EnhancerTask`` checkpoint with
-``python -m enhancer.pretrained runs/<name>/version_N/checkpoints/last.ckpt enhancer/checkpoints/dccrn_demo.pt``.
+The shipped model is ``checkpoints/dccrn_talker.pt`` (dominant-talker enhancement of real speech,
+trained by ``trainer_configs/shipped/dccrn_talker.yaml``), a file in the shared export format of
+:mod:`common.export`. Export a trained ``EnhancerTask`` checkpoint with
+``python -m common.export runs/<name>/version_N/checkpoints/last.ckpt enhancer/checkpoints/dccrn_talker.pt``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from pathlib import Path
@@ -15,40 +16,78 @@ import torch
 
 from common.audio import resample
 from common.errors import InputError
+from common.export import load_module
 from enhancer.dccrn import DCCRN
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "dccrn_demo.pt"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "dccrn_talker.pt"
 
 
-def export_enhancer(checkpoint: str | os.PathLike, output: str | os.PathLike, metrics: dict[str, float] | None = None) -> dict:
-    """Write the generator of an ``EnhancerTask`` Lightning checkpoint as a small file
-    ``{"config": DCCRN kwargs, "state_dict": ..., "metrics": ...}`` and return it."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    hparams = state["hyper_parameters"]
-    config = {"sample_rate": hparams.get("sample_rate", 16000), **(hparams.get("generator") or {})}
-    model = DCCRN(**config)
-    prefix = "generator."
-    model.load_state_dict({k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
-    exported = {
-        "config": model.config,
-        "state_dict": model.state_dict(),
-        "metrics": metrics or {},
-        "source": {"epoch": state.get("epoch"), "global_step": state.get("global_step")},
-    }
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(exported, output)
-    return exported
+def flip_polarity(model: DCCRN) -> DCCRN:
+    """Negate the output of ``model`` exactly, in place: the DCCRN-E mask ``M tanh|M| / |M|`` is
+    odd in ``M``, and ``M`` is the (linear) output of the last decoder, so negating that
+    decoder's weights and bias negates the mask and hence the enhanced waveform."""
+    last = model.decoders[-1].conv
+    with torch.no_grad():
+        for conv in (last.real, last.imag):
+            conv.weight.neg_()
+            conv.bias.neg_()
+    return model
+
+
+@torch.no_grad()
+def output_polarity(model: DCCRN, seconds: float = 2.0, seed: int = 0) -> float:
+    """Correlation between the model's output and a clean probe utterance (synthesised speech,
+    plus white noise 10 dB below it): about +1 for a sound enhancer, negative when inverted."""
+    import numpy as np
+
+    from common.speech_synthesis import synthesise_speech
+
+    rng = np.random.default_rng(seed)
+    rate = model.sample_rate
+    clean = torch.from_numpy(synthesise_speech(rng, int(seconds * rate), rate)).float()
+    noisy = clean + clean.pow(2).mean().sqrt() * 10 ** (-10 / 20) * torch.from_numpy(rng.standard_normal(clean.numel())).float()
+    was_training = model.training
+    output = model.eval()(noisy[None])[0]
+    model.train(was_training)
+    return float(torch.corrcoef(torch.stack([output, clean]))[0, 1])
+
+
+def initial_generator_state(path: str | os.PathLike, config: dict | None = None) -> dict[str, torch.Tensor]:
+    """Weights of an exported enhancer to fine-tune from, with the polarity corrected.
+
+    Earlier exports (``dccrn_demo.pt``) were trained with sign-blind losses only and output the
+    inverted signal; their last decoder is negated here (:func:`flip_polarity`) when the probe
+    of :func:`output_polarity` correlates negatively.
+
+    Raises:
+        InputError: the architecture of ``path`` differs from ``config`` (when given).
+    """
+    model = _load(path)
+    exported_config = model.config
+    if config is not None:
+        keys = ("n_fft", "win_length", "hop_length", "channels", "kernel_size", "lstm_hidden", "lstm_layers", "dropped_bin")
+        different = {k: (exported_config.get(k), config.get(k)) for k in keys if list(map(str, [exported_config.get(k)])) != list(map(str, [config.get(k)]))}
+        if different:
+            raise InputError(f"{path}: architecture differs from the generator's: {different}")
+    if output_polarity(model) < 0:
+        flip_polarity(model)
+    return model.state_dict()
 
 
 def load_pretrained_enhancer(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> DCCRN:
-    """The exported DCCRN at ``path`` (default: the shipped demo model), in eval mode."""
-    path = Path(path) if path is not None else DEFAULT_CHECKPOINT
-    if not path.is_file():
-        raise InputError(f"enhancer weights not found: {path}")
-    exported = torch.load(path, map_location=map_location, weights_only=True)
-    model = DCCRN(**exported["config"])
-    model.load_state_dict(exported["state_dict"])
-    return model.eval().to(map_location)
+    """The exported DCCRN at ``path`` (default: the shipped model, :data:`DEFAULT_CHECKPOINT`), in eval mode."""
+    return _load(path if path is not None else DEFAULT_CHECKPOINT).to(map_location)
+
+
+def _load(path: str | os.PathLike) -> DCCRN:
+    """The DCCRN of a shipped-format file, on the CPU in eval mode; one-line errors."""
+    try:
+        model, _ = load_module(path, DCCRN)
+    except FileNotFoundError as err:
+        raise InputError(f"enhancer weights not found: {path}") from err
+    except (ValueError, RuntimeError, KeyError) as err:
+        raise InputError(f"not enhancer weights: {err}") from err
+    return model
 
 
 def _crossfade_weights(chunk: int, overlap: int, device: torch.device) -> torch.Tensor:
@@ -109,17 +148,3 @@ def enhance_waveform(
     restored = torch.nn.functional.pad(restored, (0, max(0, length - restored.shape[-1])))[:, :length]
     return restored.reshape(wave.shape).to(wave.device, wave.dtype if wave.is_floating_point() else torch.float32)
 
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m enhancer.pretrained CHECKPOINT OUTPUT``: export a trained enhancer."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("checkpoint", help="EnhancerTask Lightning checkpoint (.ckpt)")
-    parser.add_argument("output", help="exported weights (.pt)")
-    args = parser.parse_args(argv)
-    exported = export_enhancer(args.checkpoint, args.output)
-    size = Path(args.output).stat().st_size / 1e6
-    print(f"exported DCCRN {exported['config']['channels']} ({size:.2f} MB) to {args.output}")
-
-
-if __name__ == "__main__":
-    main()

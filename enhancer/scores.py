@@ -22,6 +22,7 @@ import torch
 from pystoi import stoi as pystoi_stoi
 
 from common.audio import resample
+from common.settings import SPEECH_SAMPLE_RATE
 
 METRICS = ("pesq", "stoi")
 PESQ_RATE = 16000
@@ -74,7 +75,7 @@ class MetricScorer:
     def __init__(
         self,
         metrics: tuple[str, ...] | list[str] = METRICS,
-        sample_rate: int = 16000,
+        sample_rate: int = SPEECH_SAMPLE_RATE,
         num_workers: int = 0,
         silence_rms: float = 1e-5,
     ) -> None:

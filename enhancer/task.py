@@ -8,16 +8,12 @@ from typing import Any
 import torch
 
 from common.metrics import pesq_wb, si_sdr, stoi
+from common.settings import SPEECH_SAMPLE_RATE
 from common.task import Task
 from enhancer.dccrn import DCCRN
 from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
-from enhancer.losses import (
-    NegativeSISDR,
-    PerceptualPesqLoss,
-    adversarial_generator_loss,
-    metric_regression_loss,
-)
+from enhancer.losses import NegativeSISDR, NegativeSNR, PerceptualPesqLoss, adversarial_generator_loss, metric_regression_loss
 from enhancer.scores import MetricScorer
 
 
@@ -31,7 +27,7 @@ class EnhancerTask(Task):
        on CPU) of (clean, clean) -> 1, (enhanced, clean), (noisy, clean), and of a replayed
        ``replay_fraction`` of past enhanced outputs from the history buffer;
     3. the generator minimises ``adversarial_weight * sum_heads (D(enhanced) - 1)^2
-       + si_sdr_weight * (-SI-SDR) + pesq_weight * torch-pesq``.
+       + si_sdr_weight * (-SI-SDR) + pesq_weight * torch-pesq + snr_weight * (-SNR)``.
 
     With ``adversarial_weight = 0`` steps 2 and the adversarial term are skipped.
 
@@ -42,6 +38,10 @@ class EnhancerTask(Task):
         adversarial_weight: weight of the MetricGAN+ generator loss.
         si_sdr_weight: weight of the negative SI-SDR (dB).
         pesq_weight: weight of the torch-pesq loss.
+        snr_weight: weight of the negative plain SNR (dB), the only term that sees the sign and
+            the gain of the output (SI-SDR, torch-pesq and the discriminator do not).
+        init_weights: exported generator weights (``.pt``) to start from (fine-tuning); see
+            :func:`enhancer.pretrained.initial_generator_state`.
         generator_lr: Adam learning rate of the generator.
         discriminator_lr: Adam learning rate of the discriminator.
         gradient_clip: max gradient norm of both networks (0 disables clipping).
@@ -57,10 +57,12 @@ class EnhancerTask(Task):
         self,
         generator: dict[str, Any] | None = None,
         discriminator: dict[str, Any] | None = None,
-        sample_rate: int = 16000,
+        sample_rate: int = SPEECH_SAMPLE_RATE,
         adversarial_weight: float = 1.0,
         si_sdr_weight: float = 0.05,
         pesq_weight: float = 1.0,
+        snr_weight: float = 0.0,
+        init_weights: str | None = None,
         generator_lr: float = 5e-4,
         discriminator_lr: float = 5e-4,
         gradient_clip: float = 5.0,
@@ -75,7 +77,12 @@ class EnhancerTask(Task):
         self.automatic_optimization = False
         self.generator = DCCRN(**{"sample_rate": sample_rate, **(generator or {})})
         self.discriminator = MetricDiscriminator(**(discriminator or {}))
+        if init_weights:
+            from enhancer.pretrained import initial_generator_state
+
+            self.generator.load_state_dict(initial_generator_state(init_weights, self.generator.config))
         self.si_sdr_loss = NegativeSISDR()
+        self.snr_loss = NegativeSNR()
         self.pesq_loss = PerceptualPesqLoss(1.0, sample_rate)
         self.scorer = MetricScorer(self.discriminator.metrics, sample_rate, score_workers)
         self.history = ScoredHistory(history_capacity)
@@ -120,6 +127,10 @@ class EnhancerTask(Task):
         negative_si_sdr = self.si_sdr_loss(enhanced, clean)
         pesq_loss = self.pesq_loss(enhanced, clean)
         loss = hp.si_sdr_weight * negative_si_sdr + hp.pesq_weight * pesq_loss
+        if hp.snr_weight > 0:
+            negative_snr = self.snr_loss(enhanced, clean)
+            loss = loss + hp.snr_weight * negative_snr
+            logs["snr"] = -negative_snr.detach()
         if hp.adversarial_weight > 0:
             adversarial = adversarial_generator_loss(self.discriminator(enhanced, clean))
             loss = loss + hp.adversarial_weight * adversarial

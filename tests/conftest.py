@@ -1,7 +1,37 @@
-"""Test-suite settings: property-based tests draw the same examples in every run (derandomised
-Hypothesis, no example database), so the suite passes or fails the same way each time."""
+"""Test-suite settings and shared fixtures.
 
+Property-based tests draw the same examples in every run (derandomised Hypothesis, no example
+database), so the suite passes or fails the same way each time.
+"""
+
+import numpy as np
+import pytest
+import soundfile as sf
 from hypothesis import settings
+
+from common.speech_synthesis import synthesise_speech
+from datamodules.real_speech import write_manifest
+
+SPEAKERS = ("anna", "bert", "cleo", "dora")
 
 settings.register_profile("stegavox", derandomize=True, database=None, deadline=None)
 settings.load_profile("stegavox")
+
+
+@pytest.fixture(scope="session")
+def real_speech_corpus(tmp_path_factory):
+    """A prepared-corpus layout: 4 speakers x 6 utterances, ``dora`` held out, 1 val prompt each."""
+    root = tmp_path_factory.mktemp("real_speech")
+    rows = []
+    for s, speaker in enumerate(SPEAKERS):
+        for u in range(6):
+            relative = f"wav/{speaker}/xx_prompt{u}.wav"
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            wave = 0.3 * synthesise_speech(np.random.default_rng([s, u]), 12000 + 2000 * u, 16000)
+            sf.write(str(root / relative), wave, 16000, subtype="PCM_16")
+            split = "val" if speaker == "dora" or u == 0 else "train"
+            rows.append({"path": relative, "package": f"pkg-{speaker}", "speaker": speaker, "language": "xx",
+                         "licence": "CC0", "duration": f"{len(wave) / 16000:.3f}", "band_limited": int(s == 1),
+                         "source_rate": 8000 if s == 1 else 16000, "split": split})
+    write_manifest(root / "manifest.csv", rows)
+    return root

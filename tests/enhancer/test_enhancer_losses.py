@@ -4,12 +4,7 @@ import math
 
 import torch
 
-from enhancer.losses import (
-    NegativeSISDR,
-    PerceptualPesqLoss,
-    adversarial_generator_loss,
-    metric_regression_loss,
-)
+from enhancer.losses import NegativeSISDR, PerceptualPesqLoss, adversarial_generator_loss, metric_regression_loss
 
 
 def test_negative_si_sdr_orders_signals(clean_speech, noisy_speech):

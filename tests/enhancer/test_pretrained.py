@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 from common.errors import InputError
+from common.export import export_checkpoint
 from common.metrics import si_sdr
-from enhancer.pretrained import DEFAULT_CHECKPOINT, enhance_waveform, export_enhancer, load_pretrained_enhancer
+from enhancer.pretrained import DEFAULT_CHECKPOINT, enhance_waveform, load_pretrained_enhancer
 from enhancer.task import EnhancerTask
 
 TINY = {"channels": [2, 4, 4, 8, 8, 8], "lstm_hidden": 8, "lstm_layers": 1}
@@ -29,15 +30,20 @@ def test_export_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
     task = EnhancerTask(generator=TINY).eval()
     checkpoint = tmp_path / "last.ckpt"
-    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "epoch": 3, "global_step": 40}, checkpoint)
-    exported = export_enhancer(checkpoint, tmp_path / "out" / "dccrn.pt", metrics={"pesq": 2.0})
-    assert exported["config"]["channels"] == TINY["channels"] and exported["source"]["global_step"] == 40
+    state = {"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "epoch": 3, "global_step": 40}
+    task.on_save_checkpoint(state)
+    torch.save(state, checkpoint)
+    metadata = export_checkpoint(checkpoint, tmp_path / "out" / "dccrn.pt")
+    assert metadata["global_step"] == 40 and metadata["monitor"] == "val/pesq"
     model = load_pretrained_enhancer(tmp_path / "out" / "dccrn.pt")
+    assert model.config["channels"] == TINY["channels"]
     x = torch.randn(1, 4000)
     with torch.no_grad():
         assert torch.equal(model(x), task.generator(x))
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="not found"):
         load_pretrained_enhancer(tmp_path / "missing.pt")
+    with pytest.raises(InputError, match="not enhancer weights"):
+        load_pretrained_enhancer(checkpoint)
 
 
 @pytest.mark.parametrize("seconds", [0.3, 2.0, 2.55, 6.1])

@@ -1,0 +1,152 @@
+"""Real-speech preparation and dominant-talker mixtures, on tiny corpora the tests write themselves."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from common.speech_synthesis import synthesise_speech
+from datamodules.base import DatasetNotFoundError
+from datamodules.real_speech import (
+    FIELDS,
+    DominantTalkerDataModule,
+    DominantTalkerMixtures,
+    Source,
+    UtteranceBank,
+    ffmpeg_executable,
+    prepare,
+    read_manifest,
+    trim_silence,
+    utterance_split,
+)
+
+SPEAKERS = ("anna", "bert", "cleo", "dora")
+
+
+def _utterance(seed: int, seconds: float, rate: int = 16000) -> np.ndarray:
+    speech = synthesise_speech(np.random.default_rng(seed), int(seconds * rate), rate)
+    silence = np.zeros(rate // 4, dtype=np.float32)
+    return np.concatenate([silence, speech, silence]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(real_speech_corpus):
+    return real_speech_corpus
+
+
+def test_mixture_components_add_up_and_talkers_are_below_the_target(corpus):
+    bank = UtteranceBank(corpus, "train")
+    assert bank.speakers == ["anna", "bert", "cleo"]
+    mixtures = DominantTalkerMixtures(bank, 8, 24000, talker_probability=1.0, two_talker_probability=0.0, reverb_probability=0.0)
+    for index in range(len(mixtures)):
+        item = mixtures[index]
+        assert set(item) == {"noisy", "clean", "talker", "noise"}
+        assert all(v.shape == (1, 24000) and v.dtype == torch.float32 for v in item.values())
+        assert torch.allclose(item["noisy"], item["clean"] + item["talker"] + item["noise"], atol=1e-5)
+        ratio = 20 * torch.log10(item["clean"].pow(2).mean().sqrt() / item["talker"].pow(2).mean().sqrt())
+        assert 3.0 - 1e-3 <= float(ratio) <= 12.0 + 1e-3
+        assert item["noisy"].abs().max() < 1.0
+
+
+def test_noise_only_mixtures_and_reverb(corpus):
+    bank = UtteranceBank(corpus, "train")
+    mixtures = DominantTalkerMixtures(bank, 4, 16000, snr_range=(5.0, 5.0), talker_probability=0.0, reverb_probability=1.0)
+    item = mixtures[0]
+    assert item["talker"].abs().max() == 0
+    snr = 20 * torch.log10(item["clean"].pow(2).mean().sqrt() / item["noise"].pow(2).mean().sqrt())
+    assert abs(float(snr) - 5.0) < 1e-3
+
+
+def test_validation_is_deterministic_and_uses_held_out_utterances(corpus):
+    data = DominantTalkerDataModule(root=str(corpus), segment_seconds=1.0, num_train=4, num_val=4, batch_size=2)
+    data.check_data()
+    data.setup("fit")
+    first = [data.val_set[i]["noisy"] for i in range(4)]
+    again = DominantTalkerDataModule(root=str(corpus), segment_seconds=1.0, num_train=4, num_val=4)
+    again.setup("fit")
+    assert all(torch.equal(a, again.val_set[i]["noisy"]) for i, a in enumerate(first))
+    assert set(data.val_set.bank.speakers) == set(SPEAKERS)  # dora (held out) + the held-out prompts
+    assert {r["path"] for r in data.val_set.bank.rows}.isdisjoint({r["path"] for r in data.train_set.mixtures.bank.rows})
+    batch = next(iter(data.train_dataloader()))
+    assert batch["noisy"].shape == batch["clean"].shape == (2, 1, 16000)
+    data.train_set.epoch = 1  # a new epoch draws new mixtures
+    assert not torch.equal(data.train_set[0]["noisy"], data.train_set.mixtures[0]["noisy"])
+
+
+def test_missing_corpus_fails_fast(tmp_path):
+    with pytest.raises(DatasetNotFoundError):
+        DominantTalkerDataModule(root=str(tmp_path / "absent")).check_data()
+
+
+def test_trim_silence_and_stable_utterance_split():
+    wave = _utterance(0, 1.0)
+    trimmed = trim_silence(wave, 16000)
+    assert len(trimmed) < len(wave) - 16000 // 4
+    assert trim_silence(np.zeros(800, dtype=np.float32), 16000).size == 0
+    names = [f"prompt-{i}" for i in range(400)]
+    splits = [utterance_split(n, 0.1) for n in names]
+    assert splits == [utterance_split(n, 0.1) for n in names]
+    assert 0.05 < splits.count("val") / len(splits) < 0.15
+
+
+def _package_tree(root, package, folder, files):
+    base = root / package / "usr" / "share" / "asterisk" / "sounds" / folder
+    for name, (wave, rate) in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(base / name), wave, rate, subtype="PCM_16")
+    return base
+
+
+def test_prepare_from_unpacked_packages(tmp_path):
+    source_dir = tmp_path / "debs"
+    _package_tree(source_dir, "pkg-wide", "xx_f_Wide", {f"p{i}.wav": (_utterance(i, 0.8), 16000) for i in range(5)}
+                  | {"silence/1.wav": (np.zeros(16000, dtype=np.float32), 16000)})
+    _package_tree(source_dir, "pkg-narrow", "yy", {f"digits/{i}.wav": (_utterance(10 + i, 0.8, 8000), 8000) for i in range(4)})
+    sources = (Source("pkg-wide", "xx_f_Wide", "wide", "xx", "CC0", "wav"), Source("pkg-narrow", "yy", "narrow", "yy", "GPL-2", "wav"))
+    rows = prepare(tmp_path / "out", source_dir, sources, val_fraction=0.5, validation_speaker="narrow")
+    assert len(rows) == 9  # the silence folder is skipped
+    manifest = read_manifest(tmp_path / "out")
+    with open(tmp_path / "out" / "manifest.csv") as handle:
+        assert tuple(csv.DictReader(handle).fieldnames) == FIELDS
+    for row in manifest:
+        data, rate = sf.read(str(tmp_path / "out" / row["path"]))
+        assert rate == 16000 and abs(len(data) / 16000 - row["duration"]) < 1e-3
+        assert row["band_limited"] == (row["speaker"] == "narrow")
+        assert row["split"] == "val" if row["speaker"] == "narrow" else row["split"] in ("train", "val")
+    assert {r["split"] for r in manifest if r["speaker"] == "wide"} == {"train", "val"}
+    with pytest.raises(ValueError, match="reserved"):
+        prepare(tmp_path / "x", source_dir, (Source("asterisk-core-sounds-it-g722", "it", "s", "it", "?", "g722"),))
+
+
+def test_prepare_decodes_g722(tmp_path):
+    """G.722 (the 16 kHz sets) through ffmpeg; the 8 kHz sets are GSM, which this ffmpeg build can
+    decode but not encode, so the GSM path is exercised by the real packages only."""
+    try:
+        ffmpeg = ffmpeg_executable()
+    except RuntimeError:
+        pytest.skip("no ffmpeg")
+    wide = tmp_path / "w.wav"
+    sf.write(str(wide), _utterance(1, 0.8), 16000, subtype="PCM_16")
+    narrow = tmp_path / "n.wav"
+    sf.write(str(narrow), _utterance(2, 0.8, 8000), 8000, subtype="PCM_16")
+    base = tmp_path / "debs"
+    for package, folder, codec, source in (("pkg-a", "a", "g722", wide), ("pkg-b", "b", "wav", narrow)):
+        target = base / package / "usr" / "share" / "asterisk" / "sounds" / folder / f"hello.{codec}"
+        target.parent.mkdir(parents=True)
+        if codec == "wav":
+            shutil.copy(source, target)
+        else:
+            subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(source), "-f", codec, str(target)], check=True)
+    sources = (Source("pkg-a", "a", "a", "xx", "CC0", "g722"), Source("pkg-b", "b", "b", "xx", "CC0", "wav"))
+    rows = prepare(tmp_path / "out", base, sources, validation_speaker="b")
+    assert [(r["source_rate"], r["band_limited"]) for r in rows] == [(16000, 0), (8000, 1)]
+    original, _ = sf.read(str(wide))
+    decoded, _ = sf.read(str(tmp_path / "out" / rows[0]["path"]))
+    assert 0.5 < len(decoded) / len(original) <= 1.0 and np.abs(decoded).max() > 0.05
+    shutil.rmtree(tmp_path / "out")
