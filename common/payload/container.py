@@ -40,6 +40,8 @@ from common.payload.ecc import DEFAULT_BCH_M, BCHCode, bch_code
 FORMAT_VERSION = 2
 HEADER_REPETITIONS = 3
 HEADER_CODE = BCHCode(t=24, m=10)
+#: Least reliable bits flipped in every pattern when a body codeword needs soft decoding (Chase-2).
+CHASE_BITS = 6
 #: Codecs by their id in the header (append only: ids are part of the format).
 CODEC_IDS = {"pcm16": 1, "flac": 2, "opus": 3, "codec2": 4}
 
@@ -313,6 +315,6 @@ def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, Unpac
         )
     signs = keystream_signs(passphrase, total_bits)[HEADER_BITS:]
     body = _unpermute(soft[HEADER_BITS:total_bits] * signs, _body_permutation(passphrase, body_bits))
-    ciphertext, codeword_errors = code.decode(body)
+    ciphertext, codeword_errors = code.decode(body, CHASE_BITS)
     audio = crypto.decrypt(header.salt, header.nonce, ciphertext, passphrase, header.associated_data)
     return audio, header.meta, UnpackStats(header_errors, tuple(codeword_errors), total_bits)

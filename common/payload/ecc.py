@@ -88,12 +88,17 @@ class BCHCode:
             pieces.append(np.unpackbits(ecc)[: self.ecc_bits])
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint8)
 
-    def decode_codewords(self, bits: np.ndarray) -> tuple[bytes, list[int]]:
+    def decode_codewords(self, bits: np.ndarray, chase_bits: int = 0) -> tuple[bytes, list[int]]:
         """Correct every codeword of ``bits`` (the layout of :meth:`encode`).
 
         A codeword counts as corrected only if the corrected word re-encodes to its corrected
         parity: bchlib sometimes reports success on words with more than ``t`` errors (about 3%
         of words with ``t + 1`` errors, measured for t = 5..12), which this check rejects.
+
+        With soft ``bits`` (floats, the magnitude being the reliability; NaN or 0 an erasure) and
+        ``chase_bits > 0``, a codeword that hard decoding cannot correct is decoded again with
+        every pattern of flips of its ``chase_bits`` least reliable bits (Chase-2), keeping the
+        corrected word closest to the soft values; it then counts as corrected.
 
         Returns:
             The data bytes (uncorrectable chunks left as received) and, per codeword, the
@@ -102,7 +107,9 @@ class BCHCode:
         Raises:
             ValueError: ``len(bits)`` is not the length of an encoding.
         """
-        hard = np.asarray(bits).reshape(-1) > 0
+        values = np.asarray(bits).reshape(-1)
+        hard = values > 0
+        reliability = np.nan_to_num(np.abs(values.astype(np.float64)), nan=0.0) if values.dtype.kind == "f" else None
         full, rest = divmod(len(hard), self.codeword_bits)
         if rest and (rest <= self.ecc_bits or (rest - self.ecc_bits) % 8):
             raise ValueError(f"{len(hard)} bits are not a whole number of BCH codewords")
@@ -111,28 +118,56 @@ class BCHCode:
         corrected = []
         start = 0
         for size in sizes:
-            chunk = bytearray(np.packbits(hard[start : start + 8 * size]).tobytes())
-            ecc = bytearray(self._bch.ecc_bytes)  # bchlib may want more bytes than ecc_bits fill
-            parity = np.packbits(hard[start + 8 * size : start + 8 * size + self.ecc_bits]).tobytes()
-            ecc[: len(parity)] = parity
-            start += 8 * size + self.ecc_bits
-            errors = self._bch.decode(chunk, ecc)
-            if errors > 0:
-                self._bch.correct(chunk, ecc)
-            if errors >= 0 and self._bch.encode(bytes(chunk)) != bytes(ecc):
-                errors = -1
+            length = 8 * size + self.ecc_bits
+            word = hard[start : start + length]
+            chunk, errors = self._decode_word(word, size)
+            if errors < 0 and chase_bits > 0 and reliability is not None:
+                chunk, errors = self._chase(word, reliability[start : start + length], size, chase_bits, chunk)
+            start += length
             data += chunk
             corrected.append(errors)
         return bytes(data), corrected
 
-    def decode(self, bits: np.ndarray) -> tuple[bytes, list[int]]:
+    def _decode_word(self, word: np.ndarray, size: int) -> tuple[bytearray, int]:
+        """Hard-decision decoding of one codeword of ``size`` data bytes (see :meth:`decode_codewords`)."""
+        chunk = bytearray(np.packbits(word[: 8 * size]).tobytes())
+        ecc = bytearray(self._bch.ecc_bytes)  # bchlib may want more bytes than ecc_bits fill
+        parity = np.packbits(word[8 * size :]).tobytes()
+        ecc[: len(parity)] = parity
+        errors = self._bch.decode(chunk, ecc)
+        if errors > 0:
+            self._bch.correct(chunk, ecc)
+        if errors >= 0 and self._bch.encode(bytes(chunk)) != bytes(ecc):
+            errors = -1
+        return chunk, errors
+
+    def _chase(self, word: np.ndarray, reliability: np.ndarray, size: int, chase_bits: int, received: bytearray) -> tuple[bytearray, int]:
+        """Chase-2 decoding of one codeword: the corrected candidate nearest to the soft values."""
+        weakest = np.argsort(reliability, kind="stable")[:chase_bits]
+        best, best_cost, best_errors = received, np.inf, -1
+        for pattern in range(1, 2 ** len(weakest)):
+            flipped = word.copy()
+            positions = weakest[[(pattern >> k) & 1 == 1 for k in range(len(weakest))]]
+            flipped[positions] = ~flipped[positions]
+            chunk, errors = self._decode_word(flipped, size)
+            if errors < 0:
+                continue
+            decided = np.unpackbits(np.frombuffer(bytes(chunk), dtype=np.uint8)).astype(bool)
+            encoded = np.unpackbits(np.frombuffer(self._bch.encode(bytes(chunk)), dtype=np.uint8))[: self.ecc_bits].astype(bool)
+            differs = np.concatenate([decided, encoded]) != word
+            cost = float(reliability[differs].sum())
+            if cost < best_cost:
+                best, best_cost, best_errors = chunk, cost, int(differs.sum())
+        return best, best_errors
+
+    def decode(self, bits: np.ndarray, chase_bits: int = 0) -> tuple[bytes, list[int]]:
         """Like :meth:`decode_codewords`, but all codewords must be corrected.
 
         Raises:
             PayloadUnrecoverableError: some codeword had more errors than ``t``.
             ValueError: ``len(bits)`` is not the length of an encoding.
         """
-        data, corrected = self.decode_codewords(bits)
+        data, corrected = self.decode_codewords(bits, chase_bits)
         failed = sum(errors < 0 for errors in corrected)
         if failed:
             raise PayloadUnrecoverableError(

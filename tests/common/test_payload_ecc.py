@@ -132,3 +132,17 @@ def test_choose_params_when_long_codes_cannot_reach_the_target() -> None:
     assert BCHCode(low_t, low_m).rate > code.rate
     with pytest.raises(ValueError):
         choose_bch_params([0.3])
+
+
+def test_chase_decoding_corrects_errors_beyond_t_on_the_least_reliable_bits():
+    code = BCHCode(t=4, m=10)
+    data = np.random.default_rng(0).integers(0, 256, 40, dtype=np.uint8).tobytes()
+    word = code.encode(data)
+    soft = (2.0 * word - 1.0) * np.random.default_rng(1).uniform(0.5, 1.0, word.size)
+    wrong = np.random.default_rng(2).choice(word.size, code.t + 2, replace=False)
+    soft[wrong] *= -0.1  # t + 2 errors, all of them weak
+    assert code.decode_codewords(soft)[1] == [-1]
+    decoded, errors = code.decode_codewords(soft, chase_bits=6)
+    assert decoded == data and errors == [code.t + 2]
+    hard = (soft > 0).astype(np.uint8)  # without reliabilities there is nothing to search
+    assert code.decode_codewords(hard, chase_bits=6)[1] == [-1]
