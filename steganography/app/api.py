@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import os
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image
 
 from common import platforms
 from common.errors import InputError
+from common.metrics import psnr_8bit
 from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE
 
 #: Channel count audio is converted to before encoding.
@@ -148,12 +148,6 @@ def load_speech(audio, sample_rate: int | None = None, notes: list[str] | None =
             notes.append(f"resampling {sample_rate} Hz to {SPEECH_SAMPLE_RATE} Hz")
         wave = resample(wave, sample_rate, SPEECH_SAMPLE_RATE)
     return wave
-
-
-def psnr(a: Image.Image, b: Image.Image) -> float:
-    """PSNR (dB) between two same-size RGB images."""
-    mse = float(np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 @dataclasses.dataclass
@@ -338,7 +332,7 @@ def hide(
             capacity_bits=result.capacity_bits,
             bit_error_rates=result.bit_error_rates,
             survives=result.survives_target,
-            psnr_db=psnr(plan.cover, stego_out),
+            psnr_db=psnr_8bit(np.asarray(stego_out), np.asarray(plan.cover)),
             output_format=plan.output_format,
             output_quality=plan.output_quality,
             notes=plan.notes,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import math
 import os
 import signal
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 
 from common.errors import InputError, StegavoxError
 from common.image import open_image
+from common.metrics import psnr_8bit
 from common.payload import container, crypto, ecc
 from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE, SWEEP_JPEG_QUALITIES
 from steganography.app import pipeline
@@ -320,11 +320,6 @@ def _max_seconds(fit_bytes: int, codec: str, bitrate_kbps: int | None) -> float:
     return codecs.max_duration_seconds(fit_bytes, codec, rate, APP_CHANNELS, bitrate_kbps)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
-
-
 def run_hide(args: argparse.Namespace) -> int:
     """``stegavox hide``: encode, encrypt, code and hide an audio file in a cover image."""
     if args.codec is None:
@@ -367,7 +362,7 @@ def run_hide(args: argparse.Namespace) -> int:
         f"hid {seconds:.1f} s of {args.codec} audio ({len(audio)} bytes) in {width}x{height}: "
         f"{8 * len(audio) / (width * height):.4f} bpp net, BCH t={result.bch_t} m={result.bch_m}, "
         f"{result.frame_bits}/{result.capacity_bits} channel bits, "
-        f"PSNR {_psnr(np.asarray(cover), np.asarray(result.stego)):.1f} dB -> {out}"
+        f"PSNR {psnr_8bit(np.asarray(result.stego), np.asarray(cover)):.1f} dB -> {out}"
     )
     if result.survives_target:
         print(f"checked: the payload comes back after Pillow JPEG at quality {args.quality_target}")
