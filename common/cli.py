@@ -12,7 +12,6 @@ status 2, before the Trainer starts and without creating a run folder.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import lightning.pytorch as pl
@@ -22,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from common.callbacks import ExperimentCheckpoint
 from common.errors import ResourceUnavailableError
+from common.export import import_class
 
 TRAINER_DEFAULTS = {
     "accelerator": "auto",
@@ -44,9 +44,8 @@ class StegavoxCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         data = config.get("data")
         if isinstance(data, Namespace) and data.get("class_path"):
-            module_name, class_name = data.class_path.rsplit(".", 1)
             init_args = data.init_args.as_dict() if isinstance(data.get("init_args"), Namespace) else {}
-            datamodule = getattr(importlib.import_module(module_name), class_name)(**init_args)
+            datamodule = import_class(data.class_path)(**init_args)
             if hasattr(datamodule, "check_data"):
                 datamodule.check_data()
 

@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from common.export import class_path_of
 from common.media import log_audio, log_figure, log_images, log_spectrogram, tensorboard
 from common.settings import SPEECH_SAMPLE_RATE
 
@@ -61,7 +62,7 @@ class Task(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Record the task class, so that :mod:`common.export` can rebuild the task."""
-        checkpoint["task_class_path"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint["task_class_path"] = class_path_of(self)
 
     # ----------------------------------------------------------------- optimisation
     def optimizer_step_guarded(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, gradient_clip: float) -> bool:

@@ -263,16 +263,14 @@ def _remove_pending_temporaries() -> None:
 
 
 def _load_speech(path: Path) -> torch.Tensor:
-    """Mono wave at :data:`SPEECH_SAMPLE_RATE`, with a note for every conversion."""
-    from common.audio import load_audio, resample
+    """Mono wave at :data:`SPEECH_SAMPLE_RATE` (:func:`steganography.app.api.load_speech`), with a
+    note for every conversion."""
+    from steganography.app import api
 
-    wave, sample_rate = load_audio(path, mono=False)
-    if wave.shape[0] != APP_CHANNELS:
-        note(f"mixing {wave.shape[0]} channels down to mono")
-        wave = wave.mean(dim=0, keepdim=True)
-    if sample_rate != SPEECH_SAMPLE_RATE:
-        note(f"resampling {sample_rate} Hz to {SPEECH_SAMPLE_RATE} Hz")
-        wave = resample(wave, sample_rate, SPEECH_SAMPLE_RATE)
+    notes: list[str] = []
+    wave = api.load_speech(path, notes=notes)
+    for message in notes:
+        note(message)
     return wave
 
 

@@ -46,10 +46,12 @@ PLATFORM_CONDITIONS = {
 }
 
 
-def random_message(hider: InvertibleHider, images: torch.Tensor) -> torch.Tensor:
-    """Uniformly random ±1 bits filling the message of ``images (B, 3, H, W)``."""
+def random_message(hider: InvertibleHider, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Uniformly random ±1 bits filling the message of ``images (B, 3, H, W)``, drawn from
+    ``generator`` (on its device) when one is given, else from the global generator."""
     shape = (images.shape[0], *hider.message_shape(images.shape[-2], images.shape[-1]))
-    return torch.randint(0, 2, shape, device=images.device).to(images.dtype) * 2 - 1
+    device = images.device if generator is None else generator.device
+    return torch.randint(0, 2, shape, device=device, generator=generator).to(images) * 2 - 1
 
 
 def bit_accuracy(revealed: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
@@ -225,9 +227,7 @@ class INNHidingTask(Task):
 
     def hide(self, cover: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Hide bits drawn from ``seed`` in ``cover``; return ``(8-bit stego, message)``."""
-        generator = torch.Generator().manual_seed(seed)
-        shape = (cover.shape[0], *self.hider.message_shape(cover.shape[-2], cover.shape[-1]))
-        message = (torch.randint(0, 2, shape, generator=generator) * 2 - 1).to(cover)
+        message = random_message(self.hider, cover, torch.Generator().manual_seed(seed))
         return quantize_ste(self.hider(cover, message)[0]), message
 
     def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
