@@ -20,6 +20,11 @@ class PayloadUnrecoverableError(StegavoxError):
     exit_code = 3
 
 
+class PayloadNotFoundError(PayloadUnrecoverableError):
+    """No payload under this passphrase: nothing hidden, another passphrase, or a header damaged
+    beyond repair (one answer for all three; the receiver may then try another hiding method)."""
+
+
 class AuthenticationError(StegavoxError):
     """Decryption failed: wrong passphrase or a payload altered beyond what BCH corrected."""
 

@@ -91,12 +91,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike) 
     module = getattr(task, task.exported_module)
     callback_states = [value for key, value in state.get("callbacks", {}).items() if "best_model_score" in value]
     best = callback_states[0]["best_model_score"] if callback_states else None
+    # The checkpoint callback's monitor: a task rebuilt from its hyperparameters may lack the
+    # sub-modules (e.g. a training channel given as a class) that chose it.
+    monitor = callback_states[0].get("monitor") if callback_states else None
     metadata = {
         "task": state["task_class_path"],
         "source": Path(checkpoint).name,
         "epoch": int(state.get("epoch", 0)),
         "global_step": int(state.get("global_step", 0)),
-        "monitor": task.monitor,
+        "monitor": monitor or task.monitor,
         "best": None if best is None else float(best),
         **task.exported_metadata(),
     }

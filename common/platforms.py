@@ -30,6 +30,15 @@ MAX_CROP_PIXELS = 16
 #: dB and 33.3 / 26.3 kB.
 CLASSICAL_STEP_MULTIPLE = 2.5
 
+#: ``--platform any``: a platform whose size and quality the sender does not know. The photo may
+#: arrive with its long side anywhere in :data:`UNKNOWN_LONG_SIDES`, cropped by up to
+#: :data:`UNKNOWN_MAX_CROP` of a side and recompressed (once or twice) within
+#: :data:`UNKNOWN_QUALITY_RANGE`; the learned canonical-grid hider is made for this.
+ANY_PLATFORM = "any"
+UNKNOWN_LONG_SIDES = (1080, 1600)
+UNKNOWN_QUALITY_RANGE = (70, 90)
+UNKNOWN_MAX_CROP = 0.02
+
 _RESAMPLING = {
     "lanczos": Image.Resampling.LANCZOS,
     "bicubic": Image.Resampling.BICUBIC,
@@ -39,30 +48,38 @@ _RESAMPLING = {
 
 @dataclasses.dataclass(frozen=True)
 class Channel:
-    """One simulated trip through platforms: JPEGs at ``before``, a crop, then JPEGs at ``chain``.
+    """One simulated trip through platforms: JPEGs at ``before``, a crop, a downscale, then JPEGs at ``chain``.
 
     Attributes:
         chain: JPEG qualities, in order (empty: no recompression).
         crop: pixels cut from the left, top, right and bottom edges before ``chain``.
         before: JPEG qualities applied first (the sender's own JPEG file, if it writes one).
+        long_side: after the crop, the long side is shrunk to this many pixels (bicubic, never
+            enlarged); ``None``: no resize.
     """
 
     chain: tuple[int, ...]
     crop: tuple[int, int, int, int] = (0, 0, 0, 0)
     before: tuple[int, ...] = ()
+    long_side: int | None = None
 
     @property
     def label(self) -> int | str:
         """The quality itself for one JPEG without crop; otherwise e.g. ``"crop 3,5,0,0 > 75 > 80"``."""
-        if len(self.chain) == 1 and not any(self.crop) and not self.before:
+        if len(self.chain) == 1 and not any(self.crop) and not self.before and self.long_side is None:
             return self.chain[0]
         parts = [f"file Q{quality}" for quality in self.before]
         parts += [f"crop {','.join(map(str, self.crop))}"] if any(self.crop) else []
+        parts += [f"long side {self.long_side}"] if self.long_side is not None else []
         return " > ".join(parts + [str(quality) for quality in self.chain]) or "lossless"
 
     def apply(self, image: Image.Image, subsampling: str = "4:2:0") -> Image.Image:
         """``image`` after this channel."""
-        return apply_chain(crop(apply_chain(image, self.before, subsampling), *self.crop), self.chain, subsampling)
+        image = crop(apply_chain(image, self.before, subsampling), *self.crop)
+        if self.long_side is not None and max(image.size) > self.long_side:
+            scale = self.long_side / max(image.size)
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BICUBIC)
+        return apply_chain(image, self.chain, subsampling)
 
 
 #: A crop that shifts the 8x8 grid in both directions (the hardest case for the embedding).
@@ -209,6 +226,22 @@ PROFILES: dict[str, PlatformProfile] = {
 }
 
 
+def unknown_platform_channels(width: int, height: int) -> list[Channel]:
+    """What ``hide --platform any`` checks on a ``width`` x ``height`` stego image: each end of
+    :data:`UNKNOWN_LONG_SIDES` at each end of :data:`UNKNOWN_QUALITY_RANGE`, a crop of
+    :data:`UNKNOWN_MAX_CROP` from the left and top edges before a middle size and a two-JPEG
+    chain, and half of it from every edge before the smallest size and the lowest quality."""
+    low, high = UNKNOWN_QUALITY_RANGE
+    small, large = UNKNOWN_LONG_SIDES
+    side_x, side_y = round(UNKNOWN_MAX_CROP * width), round(UNKNOWN_MAX_CROP * height)
+    return [
+        Channel((high,), long_side=large),
+        Channel((low,), long_side=small),
+        Channel((high, low), crop=(side_x, side_y, 0, 0), long_side=(small + large) // 2),
+        Channel((low,), crop=(side_x // 2, side_y // 2, side_x // 2, side_y // 2), long_side=small),
+    ]
+
+
 def get_profile(name: str) -> PlatformProfile:
     """The profile called ``name`` (case-insensitive).
 
@@ -288,6 +321,12 @@ def best_jpeg_under(image: Image.Image, max_bytes: int | None, low: int, high: i
 def format_table() -> str:
     """The profiles, one line each (``stegavox platforms``)."""
     lines = [profile.summary() for profile in PROFILES.values()]
+    small, large = UNKNOWN_LONG_SIDES
+    low, high = UNKNOWN_QUALITY_RANGE
+    lines.append(
+        f"{ANY_PLATFORM:<10} unknown: long side {small}-{large}, crops up to {UNKNOWN_MAX_CROP:.0%}, Q{low}-{high} "
+        "incl. chains of two; learned canonical-grid hider; hide writes PNG"
+    )
     lines.append(
         f"values as reported before 2026-12 (not re-measured); the embedding is designed {QUALITY_MARGIN} "
         f"quality points below the lowest and checked against chains of two JPEGs up to Q{MAX_CHECK_QUALITY}"

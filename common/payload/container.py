@@ -1,6 +1,6 @@
 """The frame hidden in the image: a keyed, whitened header, then the BCH-coded ciphertext.
 
-Layout (format version 2), as channel bits::
+Layout (format version 3), as channel bits::
 
     whiten( [permute_H(header codeword x HEADER_REPETITIONS)] [permute_B(BCH_t,m(AES-GCM(audio)))] )
 
@@ -33,11 +33,11 @@ import struct
 
 import numpy as np
 
-from common.errors import PayloadUnrecoverableError
+from common.errors import PayloadNotFoundError, PayloadUnrecoverableError
 from common.payload import crypto
 from common.payload.ecc import DEFAULT_BCH_M, BCHCode, bch_code
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER_REPETITIONS = 3
 HEADER_CODE = BCHCode(t=24, m=10)
 #: Least reliable bits flipped in every pattern when a body codeword needs soft decoding (Chase-2).
@@ -45,8 +45,8 @@ CHASE_BITS = 6
 #: Codecs by their id in the header (append only: ids are part of the format).
 CODEC_IDS = {"pcm16": 1, "flac": 2, "opus": 3, "codec2": 4}
 
-#: version, codec id, channels, sample rate, payload length, bch t, bch m
-_PARAMETERS = struct.Struct(">BBBIIBB")
+#: version, hiding method id, codec id, channels, sample rate, payload length, bch t, bch m
+_PARAMETERS = struct.Struct(">BBBBIIBB")
 HEADER_BYTES = _PARAMETERS.size + crypto.SALT_BYTES + crypto.NONCE_BYTES + crypto.TAG_BYTES
 #: Channel bits taken by the repeated header codeword.
 HEADER_BITS = HEADER_REPETITIONS * HEADER_CODE.encoded_bits(HEADER_BYTES)
@@ -74,7 +74,11 @@ class AudioMeta:
 
 @dataclasses.dataclass(frozen=True)
 class Header:
-    """The container header; :meth:`to_bytes` is its :data:`HEADER_BYTES`-byte wire form."""
+    """The container header; :meth:`to_bytes` is its :data:`HEADER_BYTES`-byte wire form.
+
+    ``method`` identifies how the frame was hidden in the image (an id the application assigns
+    to each hiding method, 0 = unspecified), so that the receiver learns it from authenticated data.
+    """
 
     meta: AudioMeta
     payload_bytes: int
@@ -82,12 +86,18 @@ class Header:
     bch_m: int
     salt: bytes = b""
     nonce: bytes = b""
+    method: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.method < 256:
+            raise ValueError(f"method id {self.method} is not a byte")
 
     @property
     def associated_data(self) -> bytes:
         """The header's parameters, authenticated by AES-GCM."""
         return _PARAMETERS.pack(
             FORMAT_VERSION,
+            self.method,
             CODEC_IDS[self.meta.codec],
             self.meta.channels,
             self.meta.sample_rate,
@@ -106,14 +116,14 @@ class Header:
         """Authenticate and parse :meth:`to_bytes` output.
 
         Raises:
-            PayloadUnrecoverableError: wrong size or tag (:data:`NOT_FOUND_MESSAGE`: no header
-                under this passphrase), or an authentic header of another version or with
-                invalid fields.
+            PayloadNotFoundError: wrong size or tag (:data:`NOT_FOUND_MESSAGE`: no header
+                under this passphrase).
+            PayloadUnrecoverableError: an authentic header of another version or with invalid fields.
         """
         body, tag = data[: -crypto.TAG_BYTES], data[-crypto.TAG_BYTES :]
         if len(data) != HEADER_BYTES or not hmac.compare_digest(tag, crypto.header_tag(passphrase, body)):
-            raise PayloadUnrecoverableError(NOT_FOUND_MESSAGE)
-        version, codec_id, channels, sample_rate, payload_bytes, bch_t, bch_m = _PARAMETERS.unpack(
+            raise PayloadNotFoundError(NOT_FOUND_MESSAGE)
+        version, method, codec_id, channels, sample_rate, payload_bytes, bch_t, bch_m = _PARAMETERS.unpack(
             data[: _PARAMETERS.size]
         )
         if version != FORMAT_VERSION:
@@ -132,6 +142,7 @@ class Header:
             bch_m,
             salt=data[_PARAMETERS.size : salt_end],
             nonce=data[salt_end : salt_end + crypto.NONCE_BYTES],
+            method=method,
         )
 
 
@@ -142,6 +153,8 @@ class UnpackStats:
     header_errors: int
     codeword_errors: tuple[int, ...]
     frame_bits: int
+    #: The hiding method id recorded in the header (see :class:`Header`).
+    method: int = 0
 
     @property
     def body_errors(self) -> int:
@@ -226,6 +239,7 @@ def pack(
     passphrase: bytes,
     bch_t: int,
     bch_m: int = DEFAULT_BCH_M,
+    method: int = 0,
 ) -> np.ndarray:
     """Encrypt, code, permute and whiten an audio file for hiding.
 
@@ -235,6 +249,7 @@ def pack(
         passphrase: the secret every key derives from.
         bch_t: bit errors corrected per body codeword (see :func:`~common.payload.ecc.choose_bch_t`).
         bch_m: Galois field order of the body code.
+        method: id of the hiding method, recorded in the header (see :class:`Header`).
 
     Returns:
         ``frame_bits(len(audio_bytes), bch_t, bch_m)`` bits as uint8 0/1.
@@ -245,7 +260,7 @@ def pack(
     code = bch_code(bch_t, bch_m)
     if len(audio_bytes) >= 2**32:
         raise ValueError("payload too large")
-    header = Header(meta, len(audio_bytes), bch_t, bch_m)
+    header = Header(meta, len(audio_bytes), bch_t, bch_m, method=method)
     salt, nonce, ciphertext = crypto.encrypt(audio_bytes, passphrase, header.associated_data)
     header = dataclasses.replace(header, salt=salt, nonce=nonce)
     body = code.encode(ciphertext)
@@ -270,7 +285,7 @@ def read_header(bits: np.ndarray, passphrase: bytes) -> tuple[Header, int]:
     """The authenticated header at the start of ``bits`` and its corrected bit errors.
 
     Raises:
-        PayloadUnrecoverableError: no header under this passphrase (:data:`NOT_FOUND_MESSAGE`;
+        PayloadNotFoundError: no header under this passphrase (:data:`NOT_FOUND_MESSAGE`;
             also for fewer than :data:`HEADER_BITS` bits, after the same work).
     """
     soft = _as_soft(bits)
@@ -298,9 +313,9 @@ def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, Unpac
         The audio file bytes exactly as packed, their :class:`AudioMeta`, and :class:`UnpackStats`.
 
     Raises:
-        PayloadUnrecoverableError: no header under this passphrase (nothing hidden, another
-            passphrase, or a header damaged beyond repair: one message for all three), too few
-            bits for the frame, or some body codeword uncorrectable.
+        PayloadNotFoundError: no header under this passphrase (nothing hidden, another
+            passphrase, or a header damaged beyond repair: one message for all three).
+        PayloadUnrecoverableError: too few bits for the frame, or some body codeword uncorrectable.
         AuthenticationError: the body was miscorrected or altered (AES-GCM tag; this needs an
             authentic header, so only a holder of the passphrase can see it).
     """
@@ -317,4 +332,4 @@ def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, Unpac
     body = _unpermute(soft[HEADER_BITS:total_bits] * signs, _body_permutation(passphrase, body_bits))
     ciphertext, codeword_errors = code.decode(body, CHASE_BITS)
     audio = crypto.decrypt(header.salt, header.nonce, ciphertext, passphrase, header.associated_data)
-    return audio, header.meta, UnpackStats(header_errors, tuple(codeword_errors), total_bits)
+    return audio, header.meta, UnpackStats(header_errors, tuple(codeword_errors), total_bits, header.method)

@@ -87,6 +87,8 @@ class RevealOutcome:
     sample_rate: int
     corrected_bits: int
     estimated_ber: float
+    #: The hiding method recorded in the header (``classical``, ``inn`` or ``canonical``).
+    method: str = "unknown"
 
     def decoded(self):
         """``(wave (channels, samples) float32 tensor, sample_rate)`` of the hidden audio."""
@@ -161,6 +163,7 @@ class Design:
     output_format: str
     output_quality: int | None
     notes: list[str]
+    method: str = "classical"
 
 
 def design(
@@ -176,14 +179,23 @@ def design(
     for its lowest reported quality minus :data:`common.platforms.QUALITY_MARGIN` (or
     ``quality_target`` if lower), and the checks are the platform's JPEG chains and crops; a
     platform that keeps a JPEG at or below some quality, or downsizes large files, gets a JPEG
-    at the highest quality that avoids that.
+    at the highest quality that avoids that. ``platform="any"``
+    (:data:`common.platforms.ANY_PLATFORM`) keeps the cover's size and uses the ``canonical``
+    hider, checked by :func:`common.platforms.unknown_platform_channels` (``method`` is ignored).
     """
     from steganography.app import pipeline
 
     notes: list[str] = []
     if platform is None:
         quality = JPEG_QUALITY_TARGET if quality_target is None else quality_target
-        return Design(cover, pipeline.make_embedder(method, quality_target=quality), quality, None, "png", None, notes)
+        return Design(cover, pipeline.make_embedder(method, quality_target=quality), quality, None, "png", None, notes, method)
+    if platform.lower() == platforms.ANY_PLATFORM:
+        # Unknown size and quality: the learned canonical-grid hider, checked over the unknown range.
+        low = platforms.UNKNOWN_QUALITY_RANGE[0]
+        quality = low if quality_target is None else min(quality_target, low)
+        embedder = pipeline.make_embedder("canonical", quality_target=quality)
+        channels = platforms.unknown_platform_channels(*cover.size)
+        return Design(cover, embedder, quality, channels, "png", None, notes, "canonical")
     try:
         profile = platforms.get_profile(platform)
     except KeyError as err:
@@ -207,7 +219,7 @@ def design(
             if not found:
                 notes.append(f"even a Q{low} JPEG exceeds {profile.label}'s {profile.max_bytes} bytes: it may downsize it")
         channels = [platforms.Channel(c.chain, c.crop, before=(output_quality,)) for c in channels]
-    return Design(fitted, embedder, quality, channels, profile.output_format, output_quality, notes)
+    return Design(fitted, embedder, quality, channels, profile.output_format, output_quality, notes, method)
 
 
 def _encode(wave, codec: str, bitrate: int | None) -> bytes:
@@ -317,7 +329,7 @@ def hide(
             stego.save(buffer, format="PNG", compress_level=1)
             file_bytes, stego_out = buffer.getvalue(), stego
         report = HideReport(
-            method=method,
+            method=plan.method,
             platform=platform,
             design_quality=plan.design_quality,
             cover_size=image.size,
@@ -384,6 +396,7 @@ def capacity(
         seconds[codec_label(name, rate)] = codecs.max_duration_seconds(fit, name, sample_rate, APP_CHANNELS, rate)
     return {
         "size": plan.cover.size,
+        "method": plan.method,
         "design_quality": plan.design_quality,
         "capacity_bits": plan.embedder.capacity_bits(*plan.cover.size),
         "bch": (t, m),
@@ -403,4 +416,4 @@ def reveal(stego, passphrase: str | bytes, method: str | None = None) -> RevealO
 
     embedder = pipeline.make_embedder(method) if method else None
     audio, meta, stats = pipeline.reveal(as_image(stego), _as_passphrase(passphrase), embedder)
-    return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber)
+    return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber, pipeline.method_name(stats.method))

@@ -376,8 +376,8 @@ def run_hide_for_platform(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     profile = platforms.get_profile(args.platform) if args.platform and args.platform in platforms.PROFILES else None
-    if args.platform and profile is None:
-        raise InputError(f"unknown platform {args.platform!r}; choose one of {', '.join(platforms.PROFILES)}")
+    if args.platform and profile is None and args.platform != platforms.ANY_PLATFORM:
+        raise InputError(f"unknown platform {args.platform!r}; choose one of {', '.join(platforms.PROFILES)}, {platforms.ANY_PLATFORM}")
     suffixes = (".jpg", ".jpeg") if profile is not None and profile.output_format == "jpeg" else LOSSLESS_SUFFIXES
     if out.suffix.lower() not in suffixes:
         raise InputError(f"write the stego image for {args.platform or 'this'} as {' or '.join(suffixes)}, not {out.name}")
@@ -413,7 +413,8 @@ def run_hide_for_platform(args: argparse.Namespace) -> int:
     label = api.codec_label(report.codec, report.bitrate)
     print(
         f"hid {report.seconds:.1f} s of {label} audio ({report.audio_bytes} bytes) in {width}x{height}"
-        f"{' for ' + profile.label if profile else ''} (designed for JPEG >= Q{report.design_quality}): "
+        f"{' for ' + profile.label if profile else ''}{' for any platform' if report.platform == platforms.ANY_PLATFORM else ''} "
+        f"(method {report.method}, designed for JPEG >= Q{report.design_quality}): "
         f"BCH t={report.bch_t} m={report.bch_m}, {report.frame_bits}/{report.capacity_bits} channel bits, "
         f"PSNR {report.psnr_db:.1f} dB -> {out}"
         + (f" (JPEG Q{report.output_quality})" if report.output_format == "jpeg" else "")
@@ -457,7 +458,7 @@ def run_reveal(args: argparse.Namespace) -> int:
         note(f"decoded the {hidden_bytes} bytes of {meta.codec} to a {len(audio)}-byte WAV")
     write_atomic(out, audio, force=args.force)
     print(
-        f"revealed {len(audio)} bytes of {meta.codec} audio ({meta.sample_rate} Hz) -> {out}; "
+        f"revealed {len(audio)} bytes of {meta.codec} audio ({meta.sample_rate} Hz, hidden by {pipeline.method_name(stats.method)}) -> {out}; "
         f"corrected {stats.body_errors} bit errors (raw BER {stats.estimated_ber:.2e})"
     )
     return 0
@@ -526,7 +527,7 @@ def run_capacity_for_platform(args: argparse.Namespace) -> int:
         note(line)
     (width, height), (t, m) = result["size"], result["bch"]
     print(
-        f"{width}x{height} for {args.platform}, method {args.method}, designed for JPEG >= Q{result['design_quality']}: "
+        f"{width}x{height} for {args.platform}, method {result['method']}, designed for JPEG >= Q{result['design_quality']}: "
         f"{result['capacity_bits']} channel bits, BCH t={t} m={m} -> {result['bytes']} bytes "
         f"({8 * result['bytes'] / (width * height):.4f} bpp net)"
     )
@@ -579,12 +580,13 @@ def _common_options(parser: argparse.ArgumentParser, quality_target: bool = True
 
 
 def _platform_options(parser: argparse.ArgumentParser) -> None:
-    from common.platforms import PROFILES
+    from common.platforms import ANY_PLATFORM, PROFILES
 
     parser.add_argument(
         "--platform",
-        choices=tuple(PROFILES),
-        help="fit the cover to this platform's size and design for its JPEG quality range (see stegavox platforms)",
+        choices=(*PROFILES, ANY_PLATFORM),
+        help="fit the cover to this platform's size and design for its JPEG quality range; "
+        f"{ANY_PLATFORM}: unknown size, crop and quality, with the learned canonical-grid hider (see stegavox platforms)",
     )
     parser.add_argument("--hd", action="store_true", help="with --platform: its HD upload size")
 

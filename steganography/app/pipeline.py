@@ -17,7 +17,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from common.errors import InputError, StegavoxError
+from common.errors import InputError, PayloadNotFoundError, StegavoxError
 from common.payload import container, crypto, ecc
 from common.platforms import Channel
 from steganography.embedders.base import Embedder
@@ -26,7 +26,10 @@ from steganography.embedders.base import Embedder
 _EMBEDDERS: dict[str, str] = {
     "classical": "steganography.embedders.classical:ClassicalEmbedder",
     "inn": "steganography.embedders.inn:INNEmbedder",
+    "canonical": "steganography.embedders.canonical:CanonicalINNEmbedder",
 }
+#: Hiding method ids recorded in the frame header (append only: the ids are part of the format).
+METHOD_IDS = {"classical": 1, "inn": 2, "canonical": 3}
 
 #: Qualities above the target at which the raw bit-error rate is also measured (capped at 95):
 #: just above the target the JPEG grid is least aligned with the embedding lattice.
@@ -41,6 +44,11 @@ TARGET_CODEWORD_FAILURE = 1e-6
 RETRY_MARGIN = 1.25
 #: How many times a failed check after embedding retries with a stronger BCH code.
 STRONGER_CODE_ATTEMPTS = 3
+
+
+def method_name(method_id: int) -> str:
+    """The ``--method`` name of a header's method id (``"unknown"`` for an unassigned one)."""
+    return next((name for name, number in METHOD_IDS.items() if number == method_id), "unknown")
 
 
 def register_embedder(name: str, target: str) -> None:
@@ -280,7 +288,7 @@ def hide(
         frame = container.frame_bits(len(audio), t, m)
         if frame > capacity:
             raise _fit_error(capacity, audio, t, m)
-        bits = container.pack(audio, meta, passphrase, t, m)
+        bits = container.pack(audio, meta, passphrase, t, m, METHOD_IDS.get(embedder.name, 0))
         stego = embedder.embed(cover, fill_capacity(bits, capacity) if channels else bits)
         # Exact bits need no decoding to be trusted; otherwise let the container try.
         direct = embedder.extract_soft(stego, capacity)
@@ -327,29 +335,40 @@ def max_payload_bytes(
     return container.max_payload_bytes(capacity, t, m), t, m
 
 
-def detect_embedder(stego: Image.Image, passphrase: bytes) -> Embedder:
-    """The embedder that hid a payload in ``stego`` under ``passphrase``: ``classical`` if its
-    preamble (keyed by the passphrase) is found, else ``inn``. Without the passphrase a classical
-    stego image looks like a photo, so both take the same path."""
-    classical = make_embedder("classical").keyed(crypto.embedding_seed(passphrase))
+def candidate_embedders(stego: Image.Image, passphrase: bytes) -> list[Embedder]:
+    """The embedders that may have hidden a payload in ``stego`` under ``passphrase``, keyed:
+    ``classical`` alone if its preamble (keyed by the passphrase) is found, else ``canonical``
+    then ``inn``. Without the passphrase a classical stego image looks like a photo, so both take
+    the same path."""
+    seed = crypto.embedding_seed(passphrase)
+    classical = make_embedder("classical").keyed(seed)
     if classical.read_preamble(stego) is not None:
-        return classical
-    return make_embedder("inn")
+        return [classical]
+    return [make_embedder("canonical").keyed(seed), make_embedder("inn").keyed(seed)]
 
 
 def reveal(
     stego: Image.Image, passphrase: bytes, embedder: Embedder | None = None
 ) -> tuple[bytes, container.AudioMeta, container.UnpackStats]:
-    """The audio file bytes hidden in ``stego`` (possibly recompressed, cropped), exactly as sent.
+    """The audio file bytes hidden in ``stego`` (possibly recompressed, resized, cropped), exactly as sent.
 
-    With ``embedder=None`` the method is detected (:func:`detect_embedder`).
+    With ``embedder=None`` each of :func:`candidate_embedders` is tried until one finds a header
+    whose recorded method (:data:`METHOD_IDS`) is its own.
 
     Raises:
-        PayloadUnrecoverableError: no payload for this passphrase (nothing hidden or a wrong
-            passphrase: one answer), or too many bit errors.
+        PayloadNotFoundError: no payload for this passphrase (nothing hidden or a wrong
+            passphrase: one answer, after the same work).
+        PayloadUnrecoverableError: too many bit errors behind an authentic header.
         AuthenticationError: a miscorrected payload (only behind an authentic header).
     """
-    embedder = detect_embedder(stego, passphrase) if embedder is None else embedder.keyed(crypto.embedding_seed(passphrase))
-    # Even no bits at all go through the container, which answers "nothing for this passphrase"
-    # exactly as it does for a wrong passphrase (same message, same key derivation).
-    return container.unpack(extract_all(embedder, stego), passphrase)
+    candidates = candidate_embedders(stego, passphrase) if embedder is None else [embedder.keyed(crypto.embedding_seed(passphrase))]
+    for candidate in candidates:
+        # Even no bits at all go through the container, which answers "nothing for this passphrase"
+        # exactly as it does for a wrong passphrase (same message, same key derivation).
+        try:
+            audio, meta, stats = container.unpack(extract_all(candidate, stego), passphrase)
+        except PayloadNotFoundError:
+            continue
+        if stats.method == METHOD_IDS.get(candidate.name, 0):
+            return audio, meta, stats
+    raise PayloadNotFoundError(container.NOT_FOUND_MESSAGE)

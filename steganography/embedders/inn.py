@@ -9,7 +9,8 @@ network was trained on. Soft bits are the revealed values (positive means 1).
 
 The region is processed in tiles of the training crop size (``tile_size`` in the checkpoint's
 metadata), so that the attention gates' global statistics match training; a tile never crosses
-the 8×8 grid, and bit ``k`` keeps its place in the whole-image message.
+the 8×8 grid, and bit ``k`` keeps its place in the whole-image message. Tiles of one shape run
+through the network in batches (:data:`TILE_BATCH_PIXELS`).
 
 Checkpoints are shipped-format files (:mod:`common.export`) holding only the hider's weights, its
 constructor arguments and training metadata; no LPIPS or Zhu-Net weights.
@@ -37,6 +38,8 @@ from steganography.models.inn import InvertibleHider
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "inn_small.pt"
 #: Seed of the filler bits written into capacity the payload does not use.
 FILLER_SEED = 0x1CE
+#: Tiles of equal shape go through the network together, up to this many pixels per pass.
+TILE_BATCH_PIXELS = 512 * 512
 
 
 class INNEmbedder(Embedder):
@@ -131,18 +134,48 @@ class INNEmbedder(Embedder):
                 tiles.append((slice(top, bottom), slice(left, right), slice(top // size, bottom // size), slice(left // size, right // size)))
         return tiles
 
+    def _batches(self, region_height: int, region_width: int) -> Iterator[list[tuple[slice, slice, slice, slice]]]:
+        """The tiles of :meth:`_tiles` in batches of equal shape (one network pass each)."""
+        by_shape: dict[tuple[int, int], list[tuple[slice, slice, slice, slice]]] = {}
+        for tile in self._tiles(region_height, region_width):
+            by_shape.setdefault((tile[0].stop - tile[0].start, tile[1].stop - tile[1].start), []).append(tile)
+        for (height, width), tiles in by_shape.items():
+            step = max(1, TILE_BATCH_PIXELS // (height * width))
+            for start in range(0, len(tiles), step):
+                yield tiles[start : start + step]
+
+    def hide_tensor(self, image: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        """Unquantised stego ``(1, 3, H, W)`` of ``image`` (sides multiples of the block size)
+        carrying the ±1 ``message (1, C_m, H/s, W/s)``, tile by tile in batches."""
+        stego = image.clone()
+        for batch in self._batches(*image.shape[-2:]):
+            tiles = torch.cat([image[..., rows, cols] for rows, cols, _, _ in batch])
+            cells = torch.cat([message[..., cell_rows, cell_cols] for _, _, cell_rows, cell_cols in batch])
+            hidden, _ = self.hider(tiles, cells)
+            for (rows, cols, _, _), tile in zip(batch, hidden):
+                stego[..., rows, cols] = tile
+        return stego
+
+    def reveal_tensor(self, image: torch.Tensor) -> torch.Tensor:
+        """Revealed soft values ``(1, C_m, H/s, W/s)`` of ``image`` (sides multiples of the block
+        size), tile by tile in batches."""
+        revealed = torch.empty(1, *self.hider.message_shape(*image.shape[-2:]), device=image.device)
+        for batch in self._batches(*image.shape[-2:]):
+            values = self.hider.reveal(torch.cat([image[..., rows, cols] for rows, cols, _, _ in batch]))
+            for (_, _, cell_rows, cell_cols), value in zip(batch, values):
+                revealed[..., cell_rows, cell_cols] = value
+        return revealed
+
     def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
         region_height, region_width = self._region(*cover.size)
         if region_height == 0 or region_width == 0:
             raise ValueError(f"a {cover.width}x{cover.height} cover is smaller than one {self.hider.block_size}-pixel block")
         with self._inference():
             image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
-            message = self._message(bits, region_height, region_width)
             stego = image.clone()
-            for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
-                tile_stego, _ = self.hider(image[..., rows, cols], message[..., cell_rows, cell_cols])
-                stego[..., rows, cols] = quantize_ste(tile_stego)
-        return tensor_to_pil(stego[0].cpu())
+            region = (slice(0, region_height), slice(0, region_width))
+            stego[..., region[0], region[1]] = self.hide_tensor(image[..., region[0], region[1]], self._message(bits, region_height, region_width))
+        return tensor_to_pil(quantize_ste(stego)[0].cpu())
 
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
         capacity = self.capacity_bits(*stego.size)
@@ -151,7 +184,5 @@ class INNEmbedder(Embedder):
         region_height, region_width = self._region(*stego.size)
         with self._inference():
             image = pil_to_tensor(stego.convert("RGB")).unsqueeze(0).to(self.device)
-            revealed = torch.empty(1, *self.hider.message_shape(region_height, region_width), device=self.device)
-            for rows, cols, cell_rows, cell_cols in self._tiles(region_height, region_width):
-                revealed[..., cell_rows, cell_cols] = self.hider.reveal(image[..., rows, cols])
+            revealed = self.reveal_tensor(image[..., :region_height, :region_width])
         return revealed.reshape(-1)[:num_bits].float().cpu().numpy()

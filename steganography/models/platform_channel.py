@@ -1,11 +1,15 @@
-"""A sharing platform as a trainable channel: unknown downscale, crop, JPEG chains, noise.
+"""A sharing platform as a trainable channel: unknown rescale, crop, JPEG chains, noise.
 
 What a photo goes through between sender and receiver, in order (each step switchable in YAML):
 
 1. 8-bit quantisation (the sender's PNG), straight-through gradient;
 2. **crop**: a random share in ``[0, max_crop]`` cut from each edge (a forwarded or re-shared copy);
-3. **downscale**: a random factor in ``downscale_range`` with one of ``kernels`` (antialiased
-   bilinear / bicubic / area), never upscaling (the platform's size rule);
+3. **rescale**: the received size relative to the grid the hider worked at, a random factor in
+   ``scale_range`` (drawn per axis with ``independent_axes``) with one of ``kernels`` (antialiased
+   bilinear / bicubic / area). Factors below 1 are a platform's downscale of a hider that works at
+   full resolution; factors above 1 model a hider that works on a small *canonical grid* whose
+   residual the sender upsamples to the cover, which the platform then shrinks to a size that is
+   still larger than the grid (:mod:`steganography.embedders.canonical`);
 4. **JPEG**: one or (with ``chain_probability``) two JPEGs at qualities drawn from
    ``quality_range`` — by default the union of the platform profiles' reported ranges from
    :mod:`common.platforms` minus their margin, up to 95. The forward value is real Pillow JPEG
@@ -17,8 +21,10 @@ What a photo goes through between sender and receiver, in order (each step switc
    blurred by the crop and the round trip through the smaller size.
 
 A **curriculum** scales every strength by ``min(1, step / curriculum_steps)``: no crop, no
-downscale, quality 95 and no noise at step 0, the full ranges from ``curriculum_steps`` on.
-:meth:`PlatformChannel.apply` runs one fixed condition (validation per condition, benchmarks).
+rescale, quality 95 and no noise at step 0, the full ranges from ``curriculum_steps`` on.
+:meth:`PlatformChannel.apply` runs one fixed condition and
+:meth:`PlatformChannel.validation_conditions` names the fixed conditions that span the channel's
+own ranges (validation per band, benchmarks).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from common.image import jpeg_roundtrip_tensor
 from common.platforms import MAX_CHECK_QUALITY, PROFILES
 from steganography.models.channel import quantize_ste, straight_through
 
-#: Resampling kernels a platform may downscale with (``F.interpolate`` modes).
+#: Resampling kernels a platform may resize with (``F.interpolate`` modes).
 KERNELS = ("bilinear", "bicubic", "area")
 
 
@@ -50,10 +56,11 @@ class Condition:
 
     Attributes:
         crop: share of the side cut from the left, top, right and bottom edges.
-        scale: downscale factor (1 = none).
-        kernel: resampling kernel of the downscale (one of :data:`KERNELS`).
+        scale: received width over the hider's grid width (1 = same size).
+        kernel: resampling kernel of the rescale (one of :data:`KERNELS`).
         qualities: JPEG qualities in order (empty: no JPEG).
         noise_std: Gaussian noise standard deviation (in [0, 1] units).
+        scale_y: received height over the grid height (``None``: same as ``scale``).
     """
 
     crop: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
@@ -61,6 +68,12 @@ class Condition:
     kernel: str = "bilinear"
     qualities: tuple[int, ...] = ()
     noise_std: float = 0.0
+    scale_y: float | None = None
+
+    @property
+    def scales(self) -> tuple[float, float]:
+        """Height and width factors (``scale_y`` defaults to ``scale``: aspect preserved)."""
+        return (self.scale if self.scale_y is None else self.scale_y), self.scale
 
 
 def resize(images: torch.Tensor, height: int, width: int, kernel: str) -> torch.Tensor:
@@ -76,9 +89,11 @@ class PlatformChannel(nn.Module):
     Args:
         crop_probability: probability that an image is cropped.
         max_crop: largest share cut from one edge (0.03 = 3 %).
-        downscale_probability: probability that an image is downscaled.
-        downscale_range: inclusive range of the downscale factor (≤ 1).
-        kernels: downscale kernels drawn uniformly.
+        scale_probability: probability that an image is rescaled.
+        scale_range: inclusive range of the rescale factor (received size / hider grid size).
+        independent_axes: draw the height factor independently of the width factor (a square
+            canonical grid maps to covers of any aspect ratio).
+        kernels: rescale kernels drawn uniformly.
         jpeg_probability: probability of at least one JPEG.
         chain_probability: probability of a second JPEG, given the first.
         quality_range: inclusive JPEG quality range; ``None``: :func:`platform_quality_range`.
@@ -91,8 +106,9 @@ class PlatformChannel(nn.Module):
         self,
         crop_probability: float = 0.5,
         max_crop: float = 0.03,
-        downscale_probability: float = 0.8,
-        downscale_range: tuple[float, float] = (0.5, 1.0),
+        scale_probability: float = 0.8,
+        scale_range: tuple[float, float] = (0.5, 1.0),
+        independent_axes: bool = False,
         kernels: tuple[str, ...] = KERNELS,
         jpeg_probability: float = 0.9,
         chain_probability: float = 0.3,
@@ -105,15 +121,16 @@ class PlatformChannel(nn.Module):
         low, high = quality_range if quality_range is not None else platform_quality_range()
         if not 1 <= low <= high <= 100:
             raise ValueError(f"quality_range must satisfy 1 <= low <= high <= 100, got {(low, high)}")
-        if not 0 < downscale_range[0] <= downscale_range[1] <= 1:
-            raise ValueError(f"downscale_range must lie in (0, 1], got {downscale_range}")
+        if not 0 < scale_range[0] <= scale_range[1]:
+            raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
         if not 0 <= max_crop < 0.5 or not kernels or set(kernels) - set(KERNELS) or jpeg not in ("real", "differentiable"):
             raise ValueError("max_crop must be in [0, 0.5), kernels among %s, jpeg 'real' or 'differentiable'" % (KERNELS,))
-        for name, value in (("crop", crop_probability), ("downscale", downscale_probability), ("jpeg", jpeg_probability), ("chain", chain_probability)):
+        for name, value in (("crop", crop_probability), ("scale", scale_probability), ("jpeg", jpeg_probability), ("chain", chain_probability)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}_probability must be in [0, 1], got {value}")
         self.crop_probability, self.max_crop = crop_probability, max_crop
-        self.downscale_probability, self.downscale_range, self.kernels = downscale_probability, tuple(downscale_range), tuple(kernels)
+        self.scale_probability, self.scale_range, self.kernels = scale_probability, tuple(scale_range), tuple(kernels)
+        self.independent_axes = independent_axes
         self.jpeg_probability, self.chain_probability, self.quality_range, self.jpeg = jpeg_probability, chain_probability, (int(low), int(high)), jpeg
         self.noise_std, self.curriculum_steps = noise_std, curriculum_steps
         #: Training step that sets the curriculum strength.
@@ -134,8 +151,10 @@ class PlatformChannel(nn.Module):
             return float(torch.rand((), generator=generator)) < probability
 
         crop = tuple(uniform(0.0, strength * self.max_crop) for _ in range(4)) if happens(self.crop_probability) else (0.0,) * 4
-        low, high = self.downscale_range
-        scale = 1.0 - strength * (1.0 - uniform(low, high)) if happens(self.downscale_probability) else 1.0
+        low, high = self.scale_range
+        rescaled = happens(self.scale_probability)
+        scale = 1.0 + strength * (uniform(low, high) - 1.0) if rescaled else 1.0
+        scale_y = 1.0 + strength * (uniform(low, high) - 1.0) if rescaled and self.independent_axes else None
         kernel = self.kernels[int(torch.randint(len(self.kernels), (), generator=generator))]
         qualities: tuple[int, ...] = ()
         if happens(self.jpeg_probability):
@@ -144,7 +163,7 @@ class PlatformChannel(nn.Module):
             floor = round(MAX_CHECK_QUALITY - strength * (MAX_CHECK_QUALITY - q_low)) if q_low < MAX_CHECK_QUALITY else q_low
             qualities = tuple(int(torch.randint(min(floor, q_high), q_high + 1, (), generator=generator)) for _ in range(count))
         noise = uniform(0.0, strength * self.noise_std)
-        return Condition(crop, scale, kernel, qualities, noise)  # type: ignore[arg-type]
+        return Condition(crop, scale, kernel, qualities, noise, scale_y)  # type: ignore[arg-type]
 
     def jpeg_once(self, images: torch.Tensor, quality: int) -> torch.Tensor:
         """One JPEG of 8-bit ``images`` at ``quality``: real forward + kornia gradient, or kornia only."""
@@ -160,9 +179,9 @@ class PlatformChannel(nn.Module):
         received = quantize_ste(images)
         left, top, right, bottom = (math.floor(share * side) for share, side in zip(condition.crop, (width, height, width, height)))
         received = received[..., top : height - bottom, left : width - right]
-        if condition.scale < 1.0:
-            small = (max(8, round(received.shape[-2] * condition.scale)), max(8, round(received.shape[-1] * condition.scale)))
-            received = quantize_ste(resize(received, *small, condition.kernel))
+        if condition.scales != (1.0, 1.0):
+            size = (max(8, round(side * factor)) for side, factor in zip(received.shape[-2:], condition.scales))
+            received = quantize_ste(resize(received, *size, condition.kernel))
         for quality in condition.qualities:
             received = self.jpeg_once(received, quality)
         if condition.noise_std > 0:
@@ -170,6 +189,27 @@ class PlatformChannel(nn.Module):
         if received.shape[-2:] != (height, width):
             received = resize(received, height, width, "bilinear")
         return received
+
+    def validation_conditions(self) -> dict[str, Condition]:
+        """Fixed conditions spanning this channel's ranges, by name: each end and the middle of
+        the scale range at a middle quality, each end and the middle of the quality range at the
+        middle scale, the largest crop, and a two-JPEG chain (used for per-band validation)."""
+        low, high = self.scale_range
+        q_low, q_high = self.quality_range
+        q_mid, scale_mid = (q_low + q_high) // 2, round((low + high) / 2, 2)
+
+        def name(scale: float, qualities: tuple[int, ...], crop: float = 0.0) -> str:
+            prefix = f"crop{round(100 * crop)}_" if crop else ""
+            return f"{prefix}scale{round(100 * scale)}_" + "_".join(f"q{quality}" for quality in qualities)
+
+        conditions = {name(scale, (q_mid,)): Condition(scale=scale, qualities=(q_mid,)) for scale in (low, scale_mid, high)}
+        conditions |= {name(scale_mid, (quality,)): Condition(scale=scale_mid, qualities=(quality,)) for quality in (q_low, q_high)}
+        if self.max_crop > 0:
+            conditions[name(scale_mid, (q_mid,), self.max_crop)] = Condition(
+                crop=(self.max_crop, self.max_crop, 0.0, 0.0), scale=scale_mid, qualities=(q_mid,)
+            )
+        conditions[name(scale_mid, (q_high, q_low))] = Condition(scale=scale_mid, qualities=(q_high, q_low))
+        return conditions
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Each image through its own random condition at the curriculum's :attr:`step` (the

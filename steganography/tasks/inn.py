@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from common.export import load_module
 from common.media import residual_x10
 from common.metrics import psnr, ssim
 from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
@@ -26,25 +27,10 @@ from common.task import Task
 from steganography.models.channel import JpegChannel, quantize_ste
 from steganography.models.inn import InvertibleHider
 from steganography.models.perceptual import LPIPSLoss
-from steganography.models.platform_channel import Condition, PlatformChannel
+from steganography.models.platform_channel import PlatformChannel
 from steganography.models.zhunet import ZhuNet
 
 COVER, STEGO = 0, 1
-
-#: Fixed validation conditions of the platform channel: downscale bands, quality bands, crops, a chain.
-PLATFORM_CONDITIONS = {
-    "scale100_q85": Condition(scale=1.0, qualities=(85,)),
-    "scale85_q85": Condition(scale=0.85, qualities=(85,)),
-    "scale70_q85": Condition(scale=0.7, qualities=(85,)),
-    "scale55_q85": Condition(scale=0.55, qualities=(85,)),
-    "scale85_q95": Condition(scale=0.85, qualities=(95,)),
-    "scale85_q75": Condition(scale=0.85, qualities=(75,)),
-    "scale85_q60": Condition(scale=0.85, qualities=(60,)),
-    "crop1_scale85_q85": Condition(crop=(0.01, 0.01, 0.0, 0.0), scale=0.85, qualities=(85,)),
-    "crop3_scale85_q85": Condition(crop=(0.03, 0.0, 0.0, 0.03), scale=0.85, qualities=(85,)),
-    "scale85_q90_q70": Condition(scale=0.85, qualities=(90, 70)),
-}
-
 
 def random_message(hider: InvertibleHider, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniformly random ±1 bits filling the message of ``images (B, 3, H, W)``, drawn from
@@ -94,8 +80,16 @@ class INNHidingTask(Task):
         platform_channel: when given, training goes through this
             :class:`~steganography.models.platform_channel.PlatformChannel` (unknown downscale,
             crop, JPEG chains, noise) instead of the JPEG channel, and validation also logs the
-            bit accuracy per condition of :data:`PLATFORM_CONDITIONS`
-            (``val/platform/bit_accuracy_<condition>``).
+            bit accuracy per condition of its
+            :meth:`~steganography.models.platform_channel.PlatformChannel.validation_conditions`
+            (``val/platform/bit_accuracy_<condition>``) and their mean
+            (``val/platform/bit_accuracy``), the monitored metric.
+        init_weights: shipped-format hider file (:mod:`common.export`) whose weights start the
+            training (fine-tuning a shipped model for a new channel); its architecture must match.
+        canonical_size: side of the square canonical grid the shipped embedder hides on
+            (:mod:`steganography.embedders.canonical`; ``None``: the cover's own pixel grid).
+            Recorded in the exported file; train such a model through a platform channel whose
+            ``scale_range`` is the received size over this grid.
     """
 
     exported_module = "hider"
@@ -129,6 +123,8 @@ class INNHidingTask(Task):
         num_logged_images: int = 4,
         tile_size: int | None = None,
         platform_channel: PlatformChannel | None = None,
+        init_weights: str | None = None,
+        canonical_size: int | None = None,
     ) -> None:
         super().__init__()
         if payload_loss not in {"bce", "l1"} or image_loss not in {"mse", "l1"}:
@@ -138,6 +134,8 @@ class INNHidingTask(Task):
         self.save_hyperparameters(ignore=["platform_channel"])  # the YAML config records its settings
         self.automatic_optimization = False
         self.hider = InvertibleHider(levels, message_channels, num_blocks, width, depth, clamp)
+        if init_weights is not None:
+            self.hider.load_state_dict(load_module(init_weights, InvertibleHider)[0].state_dict())
         self.channel = JpegChannel(identity_weight, differentiable_weight, real_weight, tuple(quality_range), real_backward)
         self.platform_channel = platform_channel
         self.lpips = LPIPSLoss() if lpips_weight > 0 else None
@@ -148,7 +146,10 @@ class INNHidingTask(Task):
         )
         headline = JPEG_QUALITY_TARGET if JPEG_QUALITY_TARGET in val_qualities else max(val_qualities)
         self.monitor, self.monitor_mode = f"val/bit_accuracy_q{headline}", "max"
+        if platform_channel is not None:
+            self.monitor = "val/platform/bit_accuracy"
         self.hparam_metrics = (
+            *(("val/platform/bit_accuracy",) if platform_channel is not None else ()),
             *(f"val/bit_accuracy_q{quality}" for quality in val_qualities),
             "val/bit_accuracy_identity",
             "val/psnr",
@@ -159,7 +160,10 @@ class INNHidingTask(Task):
         return {key: self.hparams[key] for key in ("levels", "message_channels", "num_blocks", "width", "depth", "clamp")}
 
     def exported_metadata(self) -> dict[str, Any]:
-        return {} if self.hparams.tile_size is None else {"tile_size": self.hparams.tile_size}
+        metadata = {} if self.hparams.tile_size is None else {"tile_size": self.hparams.tile_size}
+        if self.hparams.canonical_size is not None:
+            metadata["canonical_size"] = self.hparams.canonical_size
+        return metadata
 
     def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
         """Module state without the frozen LPIPS network (pretrained weights are not ours to ship)."""
@@ -243,9 +247,12 @@ class INNHidingTask(Task):
             metrics[f"bit_accuracy_q{quality}"] = accuracy.mean()
             metrics[f"bit_exact_q{quality}"] = (accuracy == 1).float().mean()
         if self.platform_channel is not None:
-            for name, condition in PLATFORM_CONDITIONS.items():
+            accuracies = []
+            for name, condition in self.platform_channel.validation_conditions().items():
                 received = self.platform_channel.apply(stego8, condition)
-                metrics[f"platform/bit_accuracy_{name}"] = bit_accuracy(self.hider.reveal(received), message).mean()
+                accuracies.append(bit_accuracy(self.hider.reveal(received), message).mean())
+                metrics[f"platform/bit_accuracy_{name}"] = accuracies[-1]
+            metrics["platform/bit_accuracy"] = torch.stack(accuracies).mean()
         if self.lpips is not None:
             metrics["lpips"] = self.lpips(stego8, cover).mean()
         if self.detector is not None:

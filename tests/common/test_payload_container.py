@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from common.errors import AuthenticationError, PayloadUnrecoverableError
+from common.errors import AuthenticationError, PayloadNotFoundError, PayloadUnrecoverableError
 from common.payload import container, crypto
 from common.payload.codecs import CODECS, decode_audio, encode_audio, encoded_sample_rate
 from common.payload.container import (
@@ -134,7 +134,7 @@ def test_wrong_passphrase_and_no_payload_are_the_same_outcome() -> None:
         with pytest.raises(PayloadUnrecoverableError) as info:
             unpack(bits, passphrase)
         outcomes.append((info.type, str(info.value)))
-    assert set(outcomes) == {(PayloadUnrecoverableError, NOT_FOUND_MESSAGE)}
+    assert set(outcomes) == {(PayloadNotFoundError, NOT_FOUND_MESSAGE)}
 
 
 def test_no_plain_magic_and_no_public_structure() -> None:
@@ -201,6 +201,20 @@ def test_header_is_authenticated() -> None:
     raw[3] ^= 1  # one bit of the sample rate, tag not recomputed
     with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload found for this passphrase"):
         Header.from_bytes(bytes(raw), PASSPHRASE)
+
+
+def test_hiding_method_is_recorded_in_the_authenticated_header() -> None:
+    meta = AudioMeta("opus", 16000, 1)
+    for method in (0, 3, 255):
+        _, _, stats = unpack(pack(b"speech bytes", meta, PASSPHRASE, bch_t=4, method=method), PASSPHRASE)
+        assert stats.method == method
+    header, _ = read_header(pack(b"speech bytes", meta, PASSPHRASE, bch_t=4, method=3), PASSPHRASE)
+    raw = bytearray(header.to_bytes(PASSPHRASE))
+    raw[1] = 1  # the method byte, tag not recomputed: not an authentic header
+    with pytest.raises(PayloadNotFoundError):
+        Header.from_bytes(bytes(raw), PASSPHRASE)
+    with pytest.raises(ValueError, match="not a byte"):
+        Header(meta, 1, 4, 13, method=256)
 
 
 def test_unsupported_version_is_named() -> None:

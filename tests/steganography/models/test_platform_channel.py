@@ -37,7 +37,7 @@ def test_every_step_keeps_the_shape_and_passes_gradients(images):
 
 
 def test_curriculum_ramps_from_no_distortion_to_the_full_ranges():
-    channel = PlatformChannel(crop_probability=1.0, downscale_probability=1.0, jpeg_probability=1.0, curriculum_steps=100)
+    channel = PlatformChannel(crop_probability=1.0, scale_probability=1.0, jpeg_probability=1.0, curriculum_steps=100)
     generator = torch.Generator().manual_seed(0)
     start = [channel.sample_condition(generator) for _ in range(20)]
     assert all(c.crop == (0.0,) * 4 and c.scale == 1.0 and set(c.qualities) == {MAX_CHECK_QUALITY} and c.noise_std == 0 for c in start)
@@ -55,8 +55,35 @@ def test_default_quality_range_covers_every_platform_with_its_margin():
 
 @pytest.mark.parametrize(
     "arguments",
-    [{"quality_range": (0, 90)}, {"downscale_range": (0.5, 1.2)}, {"max_crop": 0.6}, {"kernels": ("nearest",)}, {"jpeg": "fake"}, {"chain_probability": 2.0}],
+    [{"quality_range": (0, 90)}, {"scale_range": (1.2, 0.5)}, {"scale_range": (0.0, 1.0)}, {"max_crop": 0.6}, {"kernels": ("nearest",)}, {"jpeg": "fake"}, {"chain_probability": 2.0}],
 )
 def test_bad_settings_are_refused(arguments):
     with pytest.raises(ValueError):
         PlatformChannel(**arguments)
+
+
+def test_canonical_grid_scales_up_per_axis_and_resamples_back(images):
+    """A hider on a canonical grid sees received sizes above its grid, per axis (any aspect ratio)."""
+    channel = PlatformChannel(scale_probability=1.0, scale_range=(1.1, 3.2), independent_axes=True)
+    generator = torch.Generator().manual_seed(0)
+    drawn = [channel.sample_condition(generator) for _ in range(50)]
+    assert all(1.1 <= c.scale <= 3.2 and 1.1 <= c.scale_y <= 3.2 for c in drawn)
+    assert any(abs(c.scale - c.scale_y) > 0.5 for c in drawn)
+    stego = images.clone().requires_grad_(True)
+    received = channel.apply(stego, Condition(scale=2.5, scale_y=1.2, qualities=(70,)))
+    assert received.shape == images.shape
+    received.sum().backward()
+    assert stego.grad.abs().sum() > 0
+    # An upscale-and-back without JPEG is close to the identity; the JPEG at the larger size is milder.
+    assert (channel.apply(images, Condition(scale=3.0)) - images).abs().mean() < 0.02
+    assert Condition(scale=2.0).scales == (2.0, 2.0) and Condition(scale=2.0, scale_y=1.5).scales == (1.5, 2.0)
+
+
+def test_validation_conditions_span_the_channels_own_ranges():
+    channel = PlatformChannel(max_crop=0.01, scale_range=(1.1, 3.2), quality_range=(60, 95))
+    conditions = channel.validation_conditions()
+    assert {c.scale for c in conditions.values()} == {1.1, 2.15, 3.2}
+    assert {q for c in conditions.values() for q in c.qualities} == {60, 77, 95}
+    assert conditions["crop1_scale215_q77"].crop == (0.01, 0.01, 0.0, 0.0)
+    assert conditions["scale215_q95_q60"].qualities == (95, 60)
+    assert "crop" not in " ".join(PlatformChannel(max_crop=0.0).validation_conditions())

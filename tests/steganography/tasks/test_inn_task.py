@@ -16,7 +16,8 @@ from lightning.pytorch.loggers import CSVLogger
 
 from common.cli import main
 from steganography.models.perceptual import PretrainedWeightsMissingError, default_backbone_checkpoint
-from steganography.tasks.inn import PLATFORM_CONDITIONS, INNHidingTask, bit_accuracy, random_message
+from steganography.models.platform_channel import PlatformChannel
+from steganography.tasks.inn import INNHidingTask, bit_accuracy, random_message
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_CONFIG = ROOT / "trainer_configs" / "demo" / "inn.yaml"
@@ -64,8 +65,11 @@ def test_demo_config_trains_with_finite_losses_and_logs_validation(tmp_path, mon
     assert values["val/psnr"][0] > 30.0  # near-identity at initialisation, measured on 8-bit stego
     assert "val/lpips" not in values
     platform = {name for name in values if name.startswith("val/platform/bit_accuracy_")}
-    assert platform == {f"val/platform/bit_accuracy_{condition}" for condition in PLATFORM_CONDITIONS}  # the research config's channel
+    channel_args = yaml.safe_load((ROOT / "trainer_configs" / "inn.yaml").read_text())["model"]["init_args"]["platform_channel"]["init_args"]
+    conditions = PlatformChannel(**channel_args).validation_conditions()  # the research config's channel
+    assert platform == {f"val/platform/bit_accuracy_{condition}" for condition in conditions}
     assert all(0.0 <= values[name][0] <= 1.0 for name in platform)
+    assert values["val/platform/bit_accuracy"][0] == pytest.approx(sum(values[name][0] for name in platform) / len(platform), abs=1e-4)
 
 
 def test_non_finite_loss_skips_the_step_and_leaves_weights_unchanged(tmp_path):

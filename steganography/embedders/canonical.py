@@ -1,0 +1,243 @@
+"""The learned hider for unknown platforms (``--platform any``): an INN on a canonical grid.
+
+A platform may shrink a photo to a size the sender cannot know, crop a few pixels and recompress
+it once or twice. This embedder makes the geometry known again:
+
+* **Canonical grid.** The hider works on the cover resampled to a square ``S × S`` grid
+  (``canonical_size`` in the checkpoint's metadata, 512 for the shipped model). Its residual
+  (stego minus canonical cover) is upsampled to the cover's own size and added there, so the
+  cover keeps its resolution and detail. Whatever size the platform serves, the receiver
+  resamples it to ``S × S`` again: any downscale — also one that changes the aspect ratio a
+  little — maps back onto the grid. The network was trained for received sizes 1.1–3.2× the grid
+  per axis (:mod:`steganography.models.platform_channel`), a long side of about 560–1,640 pixels;
+  covers smaller than the grid hold nothing.
+* **Sync.** A crop shifts and stretches the grid by up to a few percent. Four windows of keyed
+  pilot bits (:data:`PILOT_WINDOW` pixels, inset :data:`PILOT_INSET` from each corner) are
+  searched for: each window's shift is the one whose revealed bits agree best with the pilots,
+  over every whole-pixel shift up to :data:`MAX_SHIFT` pixels (refined to a fraction of a pixel
+  by a parabola through the best and its neighbours). A straight line per axis through the four
+  shifts, weighted by how well each window found its pilots, gives the crop's stretch and offset;
+  the received grid is resampled accordingly and cells that fall outside what was received are
+  erasures (soft value 0). When every window already agrees at zero shift the search is skipped.
+* **Soft decisions.** The revealed values are the network's logits, which the payload container
+  uses for Chase decoding (:mod:`common.payload.container`).
+
+Bit ``k`` is the ``k``-th non-pilot cell of the row-major ``(C_m, S/s, S/s)`` message; capacity
+not used is filled with seeded bits. The pilots are keyed by :meth:`keyed` (the application passes
+the passphrase's embedding seed), so without the passphrase there is nothing to synchronise to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from common.image import pil_to_tensor, tensor_to_pil
+from steganography.embedders.inn import INNEmbedder
+from steganography.models.channel import quantize_ste
+from steganography.models.platform_channel import resize
+
+#: The checkpoint shipped for ``--platform any`` (``trainer_configs/shipped/inn_platform.yaml``).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "inn_platform.pt"
+#: Side (pixels of the canonical grid) of each square pilot window.
+PILOT_WINDOW = 64
+#: Distance (canonical pixels) of the pilot windows from the grid's edges; larger than the crop
+#: the sync is designed for, so that a window is never cut away.
+PILOT_INSET = 24
+#: Largest shift (canonical pixels) of a pilot window the search considers: 3 % of a 512 grid.
+MAX_SHIFT = 16
+#: A window whose pilots agree at least this much at zero shift needs no search.
+ALIGNED_AGREEMENT = 0.9
+#: Seed of the pilot bits of an embedder that is not keyed.
+PILOT_SEED = 0x5EC
+
+
+@dataclasses.dataclass(frozen=True)
+class GridMap:
+    """Where a canonical-grid pixel ``u`` lies on the received grid, per axis: ``u + slope·u + offset``."""
+
+    slope_y: float = 0.0
+    offset_y: float = 0.0
+    slope_x: float = 0.0
+    offset_x: float = 0.0
+
+    @property
+    def is_identity(self) -> bool:
+        """No stretch and no shift."""
+        return not any(dataclasses.astuple(self))
+
+
+class CanonicalINNEmbedder(INNEmbedder):
+    """Hide bits with the platform-trained INN on a canonical grid (see the module docstring).
+
+    Args:
+        checkpoint: shipped-format hider file whose metadata holds ``canonical_size`` and ``tile_size``.
+        quality_target: accepted for the common embedder interface (the network is trained for
+            a range of qualities).
+        device: torch device to run the network on.
+    """
+
+    name = "canonical"
+
+    def __init__(self, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, quality_target: int | None = None, device: str = "cpu") -> None:
+        super().__init__(checkpoint, quality_target, device)
+        self.grid = int(self.metadata.get("canonical_size", 0))
+        block = self.hider.block_size
+        if self.grid <= 2 * (PILOT_INSET + PILOT_WINDOW) or self.grid % block or (self.tile_size and self.grid % self.tile_size):
+            raise ValueError(f"{checkpoint}: canonical_size {self.grid} must be a multiple of the tile and block sizes, above {2 * (PILOT_INSET + PILOT_WINDOW)}")
+        if PILOT_INSET % block or PILOT_WINDOW % block:
+            raise ValueError("the pilot windows must lie on the block grid")
+        self.seed = PILOT_SEED
+        self.pilot_mask = self._pilot_mask()
+
+    def keyed(self, seed: int) -> CanonicalINNEmbedder:
+        embedder = object.__new__(type(self))
+        embedder.__dict__.update(self.__dict__)
+        embedder.seed = seed
+        return embedder
+
+    def windows(self) -> list[tuple[int, int]]:
+        """Top-left corners ``(y, x)`` (canonical pixels) of the four pilot windows."""
+        near, far = PILOT_INSET, self.grid - PILOT_INSET - PILOT_WINDOW
+        return [(near, near), (near, far), (far, near), (far, far)]
+
+    def _pilot_mask(self) -> torch.Tensor:
+        shape = self.hider.message_shape(self.grid, self.grid)
+        mask = torch.zeros(shape, dtype=torch.bool)
+        block, cells = self.hider.block_size, PILOT_WINDOW // self.hider.block_size
+        for top, left in self.windows():
+            mask[:, top // block : top // block + cells, left // block : left // block + cells] = True
+        return mask
+
+    def _pilots(self) -> torch.Tensor:
+        """The ±1 pilot values of the whole message grid (only :attr:`pilot_mask` cells are used)."""
+        rng = np.random.default_rng([PILOT_SEED, self.seed])
+        values = rng.integers(0, 2, tuple(self.pilot_mask.shape)).astype(np.float32) * 2 - 1
+        return torch.from_numpy(values).to(self.device)
+
+    def capacity_bits(self, width: int, height: int) -> int:
+        if min(width, height) < self.grid:
+            return 0
+        return int(self.pilot_mask.numel() - self.pilot_mask.sum())
+
+    def _canonical(self, image: Image.Image) -> torch.Tensor:
+        """``image`` as ``(1, 3, S, S)`` on the device (antialiased bilinear resampling)."""
+        return resize(pil_to_tensor(image.convert("RGB")).unsqueeze(0).to(self.device), self.grid, self.grid, "bilinear")
+
+    def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
+        if self.capacity_bits(*cover.size) == 0:
+            raise ValueError(f"a {cover.width}x{cover.height} cover is smaller than the {self.grid}-pixel canonical grid")
+        capacity = self.capacity_bits(*cover.size)
+        bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
+        if bits.size > capacity:
+            raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
+        with self._inference():
+            message = self._pilots()
+            message[~self.pilot_mask.to(self.device)] = self._data_signs(bits, capacity)
+            canonical = self._canonical(cover)
+            residual = self.hide_tensor(canonical, message[None]) - canonical
+            image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
+            image += F.interpolate(residual, size=image.shape[-2:], mode="bicubic", align_corners=False)
+        return tensor_to_pil(quantize_ste(image)[0].cpu())
+
+    def _data_signs(self, bits: np.ndarray, capacity: int) -> torch.Tensor:
+        """``bits`` then seeded filler bits up to ``capacity``, as ±1 values on the device."""
+        filler = np.random.default_rng([PILOT_SEED, self.seed, 1]).integers(0, 2, capacity, dtype=np.uint8)
+        filler[: bits.size] = bits
+        return torch.from_numpy(filler.astype(np.float32) * 2 - 1).to(self.device)
+
+    def _agreement_at_zero(self, received: torch.Tensor) -> torch.Tensor:
+        """Pilot agreement ``(windows,)`` of the received grid as it is."""
+        block, cells = self.hider.block_size, PILOT_WINDOW // self.hider.block_size
+        pilots, patches, expected = self._pilots(), [], []
+        for top, left in self.windows():
+            patches.append(received[0, :, top : top + PILOT_WINDOW, left : left + PILOT_WINDOW])
+            expected.append(pilots[:, top // block : top // block + cells, left // block : left // block + cells])
+        revealed = self.hider.reveal(torch.stack(patches))
+        return (torch.sign(revealed) == torch.stack(expected)).float().flatten(1).mean(dim=1)
+
+    def _agreement_map(self, received: torch.Tensor, top: int, left: int) -> torch.Tensor:
+        """Pilot agreement ``(2R, 2R)`` of the window at ``(top, left)`` for every integer shift
+        ``(dy, dx)`` in ``[-R, R)²`` (``R`` = :data:`MAX_SHIFT` rounded up to whole blocks).
+
+        The network is convolutional on the block grid, so one pass per sub-block phase over the
+        window and its margin reads every shift of that phase: ``s²`` passes instead of ``(2R)²``.
+        """
+        block, cells = self.hider.block_size, PILOT_WINDOW // self.hider.block_size
+        reach = -(-MAX_SHIFT // block) * block
+        side = PILOT_WINDOW + 2 * reach
+        padded = F.pad(received, (reach + block,) * 4, mode="replicate")
+        phases = [(py, px) for py in range(block) for px in range(block)]
+        # Patch of phase (py, px) starts at received (top - reach + py, left - reach + px).
+        patches = [padded[0, :, top + block + py : top + block + py + side, left + block + px : left + block + px + side] for py, px in phases]
+        revealed = torch.sign(self.hider.reveal(torch.stack(patches)))
+        pilots = self._pilots()[:, top // block : top // block + cells, left // block : left // block + cells]
+        agreement = torch.empty(2 * reach, 2 * reach, device=received.device)
+        for index, (py, px) in enumerate(phases):
+            for qy in range(2 * reach // block):
+                for qx in range(2 * reach // block):
+                    # Shift dy = py + block·qy - reach puts pilot cell a at revealed cell a + qy.
+                    read = revealed[index, :, qy : qy + cells, qx : qx + cells]
+                    agreement[py + block * qy, px + block * qx] = (read == pilots).float().mean()
+        return agreement
+
+    @staticmethod
+    def _peak(agreement: torch.Tensor) -> tuple[float, float, float]:
+        """Sub-pixel ``(dy, dx)`` of the maximum of a shift map (parabola through its neighbours,
+        shifts relative to the map's centre) and the maximum itself."""
+        size = agreement.shape[0]
+        row, col = divmod(int(agreement.argmax()), size)
+
+        def refine(minus: float, centre: float, plus: float) -> float:
+            curvature = minus - 2 * centre + plus
+            return 0.0 if curvature >= 0 else float(np.clip(0.5 * (minus - plus) / curvature, -0.5, 0.5))
+
+        dy = row + (refine(agreement[row - 1, col], agreement[row, col], agreement[row + 1, col]) if 0 < row < size - 1 else 0.0)
+        dx = col + (refine(agreement[row, col - 1], agreement[row, col], agreement[row, col + 1]) if 0 < col < size - 1 else 0.0)
+        return dy - size // 2, dx - size // 2, float(agreement[row, col])
+
+    def synchronise(self, received: torch.Tensor) -> GridMap:
+        """The map from the canonical grid to ``received (1, 3, S, S)`` (see the module docstring)."""
+        if bool((self._agreement_at_zero(received) >= ALIGNED_AGREEMENT).all()):
+            return GridMap()
+        peaks = [self._peak(self._agreement_map(received, top, left)) for top, left in self.windows()]
+        centres = [(top + PILOT_WINDOW / 2, left + PILOT_WINDOW / 2) for top, left in self.windows()]
+        # Windows that found their pilots count more than those that did not (chance is 0.5).
+        weights = [max(score - 0.5, 1e-3) for _, _, score in peaks]
+        slope_y, offset_y = np.polyfit([c[0] for c in centres], [p[0] for p in peaks], 1, w=weights)
+        slope_x, offset_x = np.polyfit([c[1] for c in centres], [p[1] for p in peaks], 1, w=weights)
+        return GridMap(float(slope_y), float(offset_y), float(slope_x), float(offset_x))
+
+    def aligned(self, received: torch.Tensor, grid_map: GridMap) -> tuple[torch.Tensor, torch.Tensor]:
+        """``received`` resampled onto the canonical grid through ``grid_map``, and a mask
+        ``(S/s, S/s)`` of the cells that lie wholly inside what was received."""
+        size, block = self.grid, self.hider.block_size
+        cells = torch.ones(size // block, size // block, dtype=torch.bool, device=received.device)
+        if grid_map.is_identity:
+            return received, cells
+        pixels = torch.arange(size, dtype=torch.float32, device=received.device)
+        rows = pixels + grid_map.slope_y * pixels + grid_map.offset_y
+        cols = pixels + grid_map.slope_x * pixels + grid_map.offset_x
+        normalised_rows, normalised_cols = (2 * rows + 1) / size - 1, (2 * cols + 1) / size - 1
+        grid_y, grid_x = torch.meshgrid(normalised_rows, normalised_cols, indexing="ij")
+        sampled = F.grid_sample(received, torch.stack([grid_x, grid_y], dim=-1)[None], mode="bilinear", padding_mode="border", align_corners=False)
+        inside_rows = ((rows >= -0.5) & (rows <= size - 0.5)).reshape(-1, block).all(dim=1)
+        inside_cols = ((cols >= -0.5) & (cols <= size - 0.5)).reshape(-1, block).all(dim=1)
+        return sampled, inside_rows[:, None] & inside_cols[None, :] & cells
+
+    def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
+        capacity = self.capacity_bits(*stego.size)
+        if num_bits > capacity:
+            raise ValueError(f"asked for {num_bits} bits but a {stego.width}x{stego.height} image holds {capacity}")
+        with self._inference():
+            received = self._canonical(stego)
+            aligned, inside = self.aligned(received, self.synchronise(received))
+            revealed = self.reveal_tensor(aligned)[0] * inside
+            values = revealed[~self.pilot_mask.to(self.device)]
+        return values[:num_bits].float().cpu().numpy()
