@@ -22,7 +22,10 @@ it once or twice. This embedder makes the geometry known again:
 * **Soft decisions.** The revealed values are the network's logits, which the payload container
   uses for Chase decoding (:mod:`common.payload.container`).
 
-Bit ``k`` is the ``k``-th non-pilot cell of the row-major ``(C_m, S/s, S/s)`` message; capacity
+The residual is multiplied by ``strength`` before it is upsampled (a gain of 2 measured 34 dB and
+a hundred times fewer bit errors than 1 on a 1080p cover at a 1,080-pixel long side and Q70, see
+the README). Bit ``k`` is the ``k``-th data cell of the row-major ``(C_m, S/s, S/s)`` message:
+every cell outside the pilot windows and the :data:`GUARD_CELLS` ring along the edges; capacity
 not used is filled with seeded bits. The pilots are keyed by :meth:`keyed` (the application passes
 the passphrase's embedding seed), so without the passphrase there is nothing to synchronise to.
 """
@@ -56,6 +59,11 @@ MAX_SHIFT = 16
 ALIGNED_AGREEMENT = 0.9
 #: Seed of the pilot bits of an embedder that is not keyed.
 PILOT_SEED = 0x5EC
+#: Rings of cells along the grid's edges that carry no data (pilot values instead): a crop of up
+#: to two cells per edge (3.1 % of a 512 grid) then erases no data.
+GUARD_CELLS = 2
+#: Default gain of the network's residual before it is upsampled to the cover (see ``strength``).
+DEFAULT_STRENGTH = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,12 +89,23 @@ class CanonicalINNEmbedder(INNEmbedder):
         quality_target: accepted for the common embedder interface (the network is trained for
             a range of qualities).
         device: torch device to run the network on.
+        strength: gain applied to the network's residual (stego minus canonical cover): above 1
+            trades PSNR for fewer bit errors through the platform (:data:`DEFAULT_STRENGTH`).
     """
 
     name = "canonical"
 
-    def __init__(self, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, quality_target: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT,
+        quality_target: int | None = None,
+        device: str = "cpu",
+        strength: float = DEFAULT_STRENGTH,
+    ) -> None:
         super().__init__(checkpoint, quality_target, device)
+        if strength <= 0:
+            raise ValueError(f"strength must be positive, got {strength}")
+        self.strength = strength
         self.grid = int(self.metadata.get("canonical_size", 0))
         block = self.hider.block_size
         if self.grid <= 2 * (PILOT_INSET + PILOT_WINDOW) or self.grid % block or (self.tile_size and self.grid % self.tile_size):
@@ -95,6 +114,9 @@ class CanonicalINNEmbedder(INNEmbedder):
             raise ValueError("the pilot windows must lie on the block grid")
         self.seed = PILOT_SEED
         self.pilot_mask = self._pilot_mask()
+        self.data_mask = ~self.pilot_mask
+        self.data_mask[:, :GUARD_CELLS] = self.data_mask[:, -GUARD_CELLS:] = False
+        self.data_mask[:, :, :GUARD_CELLS] = self.data_mask[:, :, -GUARD_CELLS:] = False
 
     def keyed(self, seed: int) -> CanonicalINNEmbedder:
         embedder = object.__new__(type(self))
@@ -116,7 +138,7 @@ class CanonicalINNEmbedder(INNEmbedder):
         return mask
 
     def _pilots(self) -> torch.Tensor:
-        """The ±1 pilot values of the whole message grid (only :attr:`pilot_mask` cells are used)."""
+        """The ±1 pilot values of the whole message grid (data cells are overwritten by the payload)."""
         rng = np.random.default_rng([PILOT_SEED, self.seed])
         values = rng.integers(0, 2, tuple(self.pilot_mask.shape)).astype(np.float32) * 2 - 1
         return torch.from_numpy(values).to(self.device)
@@ -124,7 +146,7 @@ class CanonicalINNEmbedder(INNEmbedder):
     def capacity_bits(self, width: int, height: int) -> int:
         if min(width, height) < self.grid:
             return 0
-        return int(self.pilot_mask.numel() - self.pilot_mask.sum())
+        return int(self.data_mask.sum())
 
     def _canonical(self, image: Image.Image) -> torch.Tensor:
         """``image`` as ``(1, 3, S, S)`` on the device (antialiased bilinear resampling)."""
@@ -139,9 +161,9 @@ class CanonicalINNEmbedder(INNEmbedder):
             raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
         with self._inference():
             message = self._pilots()
-            message[~self.pilot_mask.to(self.device)] = self._data_signs(bits, capacity)
+            message[self.data_mask.to(self.device)] = self._data_signs(bits, capacity)
             canonical = self._canonical(cover)
-            residual = self.hide_tensor(canonical, message[None]) - canonical
+            residual = self.strength * (self.hide_tensor(canonical, message[None]) - canonical)
             image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
             image += F.interpolate(residual, size=image.shape[-2:], mode="bicubic", align_corners=False)
         return tensor_to_pil(quantize_ste(image)[0].cpu())
@@ -239,5 +261,5 @@ class CanonicalINNEmbedder(INNEmbedder):
             received = self._canonical(stego)
             aligned, inside = self.aligned(received, self.synchronise(received))
             revealed = self.reveal_tensor(aligned)[0] * inside
-            values = revealed[~self.pilot_mask.to(self.device)]
+            values = revealed[self.data_mask.to(self.device)]
         return values[:num_bits].float().cpu().numpy()
