@@ -175,3 +175,33 @@ def test_fill_capacity_and_detection() -> None:
     assert ClassicalEmbedder not in [type(e) for e in pipeline.candidate_embedders(stego, b"another passphrase")]
     soft = pipeline.extract_all(embedder, stego, min_bits=embedder.capacity_bits(256, 256) + 10)
     assert soft.size == embedder.capacity_bits(256, 256) + 10 and np.all(soft[:100] > 0) and not soft[-10:].any()
+
+
+def test_cli_hide_for_any_platform_survives_unknown_resize_crop_and_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``--platform any``: the canonical-grid hider, recorded in the header; reveal needs only the image."""
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
+    cover, speech, stego = tmp_path / "cover.png", tmp_path / "speech.wav", tmp_path / "stego.png"
+    textured_cover(8, 720, 1280).save(cover)
+    sf.write(speech, speech_like(2.0), 16000)
+    assert app.main(["platforms"]) == 0 and platforms.ANY_PLATFORM in capsys.readouterr().out
+    assert app.main(["hide", "--audio", str(speech), "--cover", str(cover), "--platform", "any", "--out", str(stego)]) == 0
+    printed = capsys.readouterr().out
+    assert "for any platform (method canonical" in printed and "long side 1080 > 70" in printed
+    with Image.open(stego) as image:
+        assert image.size == (1280, 720)  # the cover keeps its size: the platform's is unknown
+        shared = platforms.Channel((88, 72), crop=(9, 14, 0, 3), long_side=1150).apply(image.convert("RGB"))
+    shared_path = tmp_path / "shared.jpg"
+    shared_path.write_bytes(platforms.jpeg_bytes(shared, 90))
+    out = tmp_path / "out.wav"
+    assert app.main(["reveal", "--stego", str(shared_path), "--out", str(out)]) == 0
+    assert "hidden by canonical" in capsys.readouterr().out and sf.info(out).duration == pytest.approx(2.0, abs=0.1)
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", "another passphrase")
+    assert app.main(["reveal", "--stego", str(shared_path), "--out", str(tmp_path / "wrong.wav")]) == 3
+    assert not (tmp_path / "wrong.wav").exists()
+
+
+def test_capacity_for_any_platform_uses_the_canonical_hider() -> None:
+    result = api.capacity(textured_cover(9, 720, 1280), "any")
+    assert result["method"] == "canonical" and result["design_quality"] == platforms.UNKNOWN_QUALITY_RANGE[0]
+    assert result["size"] == (1280, 720) and result["seconds"]["codec2 700 bit/s"] > 5.0
+    assert api.capacity(textured_cover(9, 400, 600), "any")["bytes"] == 0  # smaller than the canonical grid

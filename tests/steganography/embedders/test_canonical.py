@@ -1,0 +1,103 @@
+"""CanonicalINNEmbedder: the grid layout (pilots, guard ring, capacity), keyed pilots, the exact
+resampling of a known crop back onto the grid, and — with the shipped model — recovery after an
+unknown downscale, crop and JPEG, with the sync finding the crop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from common import platforms
+from common.export import save_module
+from datamodules.synthetic import procedural_image
+from steganography.app import pipeline
+from steganography.embedders.canonical import DEFAULT_CHECKPOINT, GUARD_CELLS, PILOT_WINDOW, CanonicalINNEmbedder, GridMap
+from steganography.models.inn import InvertibleHider
+
+CONFIG = {"levels": 3, "message_channels": 2, "num_blocks": 1, "width": 4, "depth": 1, "clamp": 2.0}
+
+
+@pytest.fixture
+def small_grid_checkpoint(tmp_path: Path) -> Path:
+    """A random hider on a 256² canonical grid (structure only: it hides nothing reliably)."""
+    torch.manual_seed(0)
+    path = tmp_path / "canonical.pt"
+    save_module(path, InvertibleHider(**CONFIG), CONFIG, tile_size=128, canonical_size=256)
+    return path
+
+
+def photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(procedural_image(np.random.default_rng(seed), height, width))
+
+
+def test_layout_reserves_pilot_windows_and_a_guard_ring(small_grid_checkpoint: Path) -> None:
+    embedder = CanonicalINNEmbedder(small_grid_checkpoint)
+    cells = 256 // 8
+    windows = 4 * (PILOT_WINDOW // 8) ** 2
+    assert embedder.capacity_bits(1920, 1080) == 2 * ((cells - 2 * GUARD_CELLS) ** 2 - windows)
+    assert embedder.capacity_bits(256, 256) == embedder.capacity_bits(4000, 3000)  # any size maps to the grid
+    assert embedder.capacity_bits(255, 1000) == 0  # smaller than the grid: nothing
+    assert not (embedder.data_mask & embedder.pilot_mask).any()
+    assert not embedder.data_mask[:, :GUARD_CELLS].any() and not embedder.data_mask[:, :, -GUARD_CELLS:].any()
+    with pytest.raises(ValueError, match="smaller than the 256-pixel canonical grid"):
+        embedder.embed(photo(200, 300), np.ones(8, dtype=np.uint8))
+
+
+def test_pilots_are_keyed_and_the_stego_keeps_the_cover_size(small_grid_checkpoint: Path) -> None:
+    embedder = CanonicalINNEmbedder(small_grid_checkpoint)
+    one, other = embedder.keyed(1), embedder.keyed(2)
+    assert not torch.equal(one._pilots(), other._pilots()) and torch.equal(one._pilots(), embedder.keyed(1)._pilots())
+    assert embedder.seed != one.seed  # keying returns a new embedder
+    cover = photo(400, 300)
+    stego = one.embed(cover, np.ones(100, dtype=np.uint8))
+    assert stego.size == cover.size and stego.mode == "RGB"
+    assert one.extract_soft(stego, 100).shape == (100,)
+    with pytest.raises(ValueError, match="asked for"):
+        one.extract_soft(stego, one.capacity_bits(400, 300) + 1)
+
+
+def test_a_known_crop_is_resampled_back_onto_the_grid(small_grid_checkpoint: Path) -> None:
+    """The received grid after cutting 2 % from the left and top is mapped back by its GridMap."""
+    embedder = CanonicalINNEmbedder(small_grid_checkpoint)
+    size, cut = 256, 8  # a 2048-px image cropped by 64 px, at the grid's scale
+    smooth = F.interpolate(torch.rand(1, 3, 16, 16), size=(size, size), mode="bicubic", align_corners=False)
+    received = F.interpolate(smooth[..., cut:, cut:], size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    stretch = (size - cut) / size  # received pixel u_r shows grid pixel cut + u_r * stretch
+    slope, offset = 1 / stretch - 1, (0.5 - cut) / stretch - 0.5
+    grid_map = GridMap(slope, offset, slope, offset)
+    aligned, inside = embedder.aligned(received, grid_map)
+    interior = (slice(None), slice(None), slice(24, -24), slice(24, -24))
+    assert (aligned - smooth)[interior].abs().mean() < 0.01 < (received - smooth)[interior].abs().mean()
+    assert not inside[0].any() and not inside[:, 0].any() and inside[1:, 1:].all()  # the cut-off cells are erasures
+    unchanged, everywhere = embedder.aligned(received, GridMap())
+    assert unchanged is received and everywhere.all()
+
+
+def test_shipped_model_survives_unknown_downscale_crop_and_jpeg() -> None:
+    embedder = CanonicalINNEmbedder(DEFAULT_CHECKPOINT).keyed(7)
+    assert embedder.grid == 512
+    cover = photo(1280, 960, seed=3)
+    capacity = embedder.capacity_bits(*cover.size)
+    bits = np.random.default_rng(0).integers(0, 2, capacity, dtype=np.uint8)
+    stego = embedder.embed(cover, bits)
+    received = platforms.Channel((80,), crop=(20, 10, 0, 0), long_side=1100).apply(stego)
+    with torch.inference_mode():
+        grid_map = embedder.synchronise(embedder._canonical(received))
+    # 20 px of 1280 = 8.0 grid px cut on the left: grid pixel u is near received (u - 8.0) / (1 - 8.0 / 512).
+    assert grid_map.offset_x == pytest.approx(-8.0 / (1 - 8.0 / 512), abs=1.0)
+    assert grid_map.slope_x == pytest.approx(1 / (1 - 8.0 / 512) - 1, abs=0.005)
+    soft = embedder.extract_soft(received, capacity)
+    assert np.mean((soft > 0) != bits) < 0.01
+    # Without the key there are no pilots to find and the bits are coin flips.
+    unkeyed = CanonicalINNEmbedder(DEFAULT_CHECKPOINT).extract_soft(received, capacity)
+    assert 0.4 < np.mean((unkeyed > 0) != bits) < 0.6
+
+
+def test_registered_for_the_application() -> None:
+    assert "canonical" in pipeline.available_embedders() and pipeline.METHOD_IDS["canonical"] == 3
+    assert pipeline.method_name(3) == "canonical" and pipeline.method_name(200) == "unknown"
