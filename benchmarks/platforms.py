@@ -46,6 +46,7 @@ from common.errors import StegavoxError
 from common.payload import codecs, container
 from common.settings import SPEECH_SAMPLE_RATE
 from common.speech_synthesis import synthesise_speech
+from datamodules.sample_photos import photo_cover
 from steganography.app import api
 
 PASSPHRASE = b"benchmark passphrase"
@@ -63,24 +64,6 @@ COVERS = (
     ("cat", 4000, 3000),
     ("camera", 1920, 1920),
 )
-
-
-def load_cover(name: str, width: int, height: int) -> Image.Image:
-    import skimage.data
-
-    array = getattr(skimage.data, name)()
-    if isinstance(array, tuple):
-        array = array[0]
-    image = Image.fromarray(np.asarray(array)).convert("RGB")
-    src_w, src_h = image.size
-    target = width / height
-    if src_w / src_h > target:  # too wide: crop the sides
-        new_w = round(src_h * target)
-        image = image.crop(((src_w - new_w) // 2, 0, (src_w - new_w) // 2 + new_w, src_h))
-    else:
-        new_h = round(src_w / target)
-        image = image.crop((0, (src_h - new_h) // 2, src_w, (src_h - new_h) // 2 + new_h))
-    return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
 def cases(profile: platforms.PlatformProfile) -> list[tuple[str, object]]:
@@ -193,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
     speech = synthesise_speech(np.random.default_rng(11), int(SPEECH_SECONDS * SPEECH_SAMPLE_RATE), SPEECH_SAMPLE_RATE)
-    covers = [(name, load_cover(name, width, height)) for name, width, height in COVERS[: args.covers]]
+    covers = [(name, photo_cover(name, width, height)) for name, width, height in COVERS[: args.covers]]
     started = time.perf_counter()
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

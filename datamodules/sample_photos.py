@@ -29,9 +29,27 @@ def sample_photo(name: str) -> np.ndarray:
     import skimage.data  # imported on use: only these datamodules and the benchmarks need it
 
     image = getattr(skimage.data, name)()
+    if isinstance(image, tuple):  # stereo pairs: the left view
+        image = image[0]
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3].astype(np.uint8))
+
+
+def photo_cover(name: str, width: int, height: int):
+    """A scikit-image sample as a ``width`` x ``height`` RGB Pillow image: the largest centre crop
+    of its aspect ratio, resized with Lanczos (smaller originals are upscaled). Benchmark covers."""
+    from PIL import Image
+
+    image = Image.fromarray(sample_photo(name))
+    src_w, src_h = image.size
+    if src_w * height > src_h * width:  # too wide: crop the sides
+        new_w = round(src_h * width / height)
+        image = image.crop(((src_w - new_w) // 2, 0, (src_w - new_w) // 2 + new_w, src_h))
+    else:
+        new_h = round(src_w * height / width)
+        image = image.crop((0, (src_h - new_h) // 2, src_w, (src_h - new_h) // 2 + new_h))
+    return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -304,7 +304,7 @@ def hide(
                 plan.design_quality,
                 bch_t,
                 channels=plan.channels,
-                initial_code=tuple(code) if code and plan.channels else None,
+                initial_code=tuple(code) if code else None,
             )
         except pipeline.CoverTooSmallError as err:
             last_error = err

@@ -102,9 +102,10 @@ class HideResult:
     survives_target: bool
 
 
-def calibration_qualities(quality_target: int) -> list[int]:
-    """JPEG qualities at which a stego image's raw bit-error rate is measured."""
-    return sorted({min(quality_target + offset, max(quality_target, 95)) for offset in CALIBRATION_OFFSETS})
+def calibration_qualities(quality_target: int, offsets: tuple[int, ...] | None = None) -> list[int]:
+    """JPEG qualities at which a stego image's raw bit-error rate is measured (``offsets`` above
+    the target; ``None``: :data:`CALIBRATION_OFFSETS`)."""
+    return sorted({min(quality_target + offset, max(quality_target, 95)) for offset in offsets or CALIBRATION_OFFSETS})
 
 
 def _error_rate(soft: np.ndarray, bits: np.ndarray) -> float:
@@ -155,7 +156,10 @@ def measure_bit_error_rates(
 def probe_bit_error_rates(
     embedder: Embedder, cover: Image.Image, qualities: list[int] | list[Channel], seed: int = PROBE_SEED
 ) -> dict[int | str, float]:
-    """Raw bit-error rates of random bits filling ``cover``, after real JPEG at each quality (or channel)."""
+    """Raw bit-error rates of random bits filling ``cover`` (or the embedder's
+    :meth:`~steganography.embedders.base.Embedder.probe_cover` of it), after real JPEG at each
+    quality (or channel)."""
+    cover = embedder.probe_cover(cover)
     capacity = embedder.capacity_bits(*cover.size)
     if capacity == 0:
         return {_as_channel(quality).label: 0.5 for quality in qualities}
@@ -255,7 +259,7 @@ def hide(
         bch_t: BCH strength over GF(2^13), used as is (see :attr:`HideResult.survives_target`);
             ``None`` chooses the code as described above.
         channels: platform checks (see above); ``None``: single JPEGs at and above the target.
-        initial_code: with ``channels``, the ``(t, m)`` :func:`max_payload_bytes` chose for this
+        initial_code: the ``(t, m)`` :func:`max_payload_bytes` chose for this
             embedder, cover and channels (saves probing the cover a second time).
 
     Raises:
@@ -271,12 +275,12 @@ def hide(
             0,
             len(audio),
         )
-    qualities = [quality_target] if bch_t is not None else calibration_qualities(quality_target)
+    qualities = [quality_target] if bch_t is not None else calibration_qualities(quality_target, embedder.calibration_offsets)
     if channels:
         qualities = list(channels)
     if bch_t is not None:
         t, m = bch_t, ecc.DEFAULT_BCH_M
-    elif channels and initial_code is not None:  # already probed (max_payload_bytes on the same cover)
+    elif initial_code is not None:  # already probed (max_payload_bytes on the same cover)
         t, m = initial_code
     elif channels:
         t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target, margin=RETRY_MARGIN)
@@ -330,7 +334,7 @@ def max_payload_bytes(
         rates = probe_bit_error_rates(embedder, cover, list(channels))
         t, m = choose_code(rates, quality_target, margin=RETRY_MARGIN)
         return container.max_payload_bytes(capacity, t, m), t, m
-    rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target))
+    rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target, embedder.calibration_offsets))
     t, m = choose_code(rates, quality_target)
     return container.max_payload_bytes(capacity, t, m), t, m
 

@@ -18,6 +18,10 @@ class Embedder(ABC):
 
     #: Short name used on the command line (``--method``).
     name: str = ""
+    #: JPEG qualities above the target at which ``hide`` also measures raw bit-error rates
+    #: (``None``: the pipeline's default, which looks just above the target where a JPEG-aligned
+    #: lattice is least aligned with the recompression).
+    calibration_offsets: tuple[int, ...] | None = None
 
     @abstractmethod
     def capacity_bits(self, width: int, height: int) -> int:
@@ -39,6 +43,12 @@ class Embedder(ABC):
         Embedders without a layout of their own return themselves.
         """
         return self
+
+    def probe_cover(self, cover: Image.Image) -> Image.Image:
+        """An image whose raw bit-error rates after recompression stand for ``cover``'s, used to
+        design the error-correcting code before embedding; the cover itself unless an embedder
+        can measure on less (e.g. a sample of its independent tiles)."""
+        return cover
 
     def extract(self, stego: Image.Image, num_bits: int) -> np.ndarray:
         """Hard decisions of :meth:`extract_soft`."""

@@ -54,6 +54,8 @@ PILOT_WINDOW = 64
 #: Distance (canonical pixels) of the pilot windows from the grid's edges; larger than the crop
 #: the sync is designed for, so that a window is never cut away.
 PILOT_INSET = 24
+#: Side (canonical pixels) of the centre of a pilot window that the quick search reads.
+SEARCH_WINDOW = 32
 #: Largest shift (canonical pixels) of a pilot window the search considers: 3 % of a 512 grid.
 MAX_SHIFT = 16
 #: A window whose pilots agree at least this much at zero shift needs no search.
@@ -152,6 +154,10 @@ class CanonicalINNEmbedder(INNEmbedder):
             return 0
         return int(self.data_mask.sum())
 
+    def probe_cover(self, cover: Image.Image) -> Image.Image:
+        """The cover itself: every bit depends on the whole cover through the canonical grid."""
+        return cover
+
     def _canonical(self, image: Image.Image) -> torch.Tensor:
         """``image`` as ``(1, 3, S, S)`` on the device (antialiased bilinear resampling)."""
         return resize(pil_to_tensor(image.convert("RGB")).unsqueeze(0).to(self.device), self.grid, self.grid, "bilinear")
@@ -189,24 +195,23 @@ class CanonicalINNEmbedder(INNEmbedder):
         return (torch.sign(revealed) == torch.stack(expected)).float().flatten(1).mean(dim=1)
 
     def _agreement_map(
-        self, received: torch.Tensor, top: int, left: int, phases: list[tuple[int, int]], agreement: torch.Tensor | None = None
+        self, received: torch.Tensor, top: int, left: int, side: int, phases: list[tuple[int, int]]
     ) -> torch.Tensor:
-        """Pilot agreement ``(2R, 2R)`` of the window at ``(top, left)`` for every integer shift
-        ``(dy, dx)`` in ``[-R, R)²`` (``R`` = :data:`MAX_SHIFT` rounded up to whole blocks) whose
-        sub-block phase ``((dy + R) mod s, (dx + R) mod s)`` is in ``phases``; the other entries are
-        taken from ``agreement`` (NaN when not given).
+        """Pilot agreement ``(2R, 2R)`` of the ``side``-pixel window at ``(top, left)`` for every
+        integer shift ``(dy, dx)`` in ``[-R, R)²`` (``R`` = :data:`MAX_SHIFT` rounded up to whole
+        blocks) whose sub-block phase ``((dy + R) mod s, (dx + R) mod s)`` is in ``phases`` (NaN
+        for the other shifts).
 
         The network is convolutional on the block grid, so one pass per phase over the window and
         its margin reads every shift of that phase: at most ``s²`` passes instead of ``(2R)²``.
         """
-        block, cells = self.hider.block_size, PILOT_WINDOW // self.hider.block_size
+        block, cells = self.hider.block_size, side // self.hider.block_size
         reach = -(-MAX_SHIFT // block) * block
-        side = PILOT_WINDOW + 2 * reach
-        if agreement is None:
-            agreement = torch.full((2 * reach, 2 * reach), float("nan"), device=received.device)
+        patch = side + 2 * reach
+        agreement = torch.full((2 * reach, 2 * reach), float("nan"), device=received.device)
         padded = F.pad(received, (reach + block,) * 4, mode="replicate")
         # Patch of phase (py, px) starts at received (top - reach + py, left - reach + px).
-        patches = [padded[0, :, top + block + py : top + block + py + side, left + block + px : left + block + px + side] for py, px in phases]
+        patches = [padded[0, :, top + block + py : top + block + py + patch, left + block + px : left + block + px + patch] for py, px in phases]
         revealed = torch.sign(self.hider.reveal(torch.stack(patches)))
         pilots = self._pilots()[:, top // block : top // block + cells, left // block : left // block + cells]
         for index, (py, px) in enumerate(phases):
@@ -239,25 +244,31 @@ class CanonicalINNEmbedder(INNEmbedder):
         if bool((self._agreement_at_zero(received) >= ALIGNED_AGREEMENT).all()):
             return GridMap()
         block = self.hider.block_size
+        reach = -(-MAX_SHIFT // block) * block
         every_phase = [(py, px) for py in range(block) for px in range(block)]
         windows = self.windows()
         centres = [(top + PILOT_WINDOW / 2, left + PILOT_WINDOW / 2) for top, left in windows]
-        # The top-left and bottom-right windows fix both axes; the other two check the result.
-        peaks = {index: self._peak(self._agreement_map(received, *windows[index], every_phase)) for index in (0, 3)}
+        # Quick: the centres of the top-left and bottom-right windows fix both axes ...
+        inset = (PILOT_WINDOW - SEARCH_WINDOW) // 2
+        peaks = {
+            index: self._peak(self._agreement_map(received, windows[index][0] + inset, windows[index][1] + inset, SEARCH_WINDOW, every_phase))
+            for index in (0, 3)
+        }
         grid_map = self._fit(centres, peaks)
-        reach = -(-MAX_SHIFT // block) * block
+        # ... and all four whole windows must confirm the map where it puts them.
         confirmed = True
-        for index in (1, 2):
-            dy, dx = (round(grid_map.slope_y * centres[index][0] + grid_map.offset_y), round(grid_map.slope_x * centres[index][1] + grid_map.offset_x))
+        for (top, left), (centre_y, centre_x) in zip(windows, centres):
+            dy = round(grid_map.slope_y * centre_y + grid_map.offset_y)
+            dx = round(grid_map.slope_x * centre_x + grid_map.offset_x)
             if not (-reach <= dy < reach and -reach <= dx < reach):
                 confirmed = False
                 break
             phase = ((dy + reach) % block, (dx + reach) % block)
-            agreement = self._agreement_map(received, *windows[index], [phase])[dy + reach, dx + reach]
-            confirmed &= bool(agreement >= CONFIRMED_AGREEMENT)
+            confirmed &= bool(self._agreement_map(received, top, left, PILOT_WINDOW, [phase])[dy + reach, dx + reach] >= CONFIRMED_AGREEMENT)
         if confirmed:
             return grid_map
-        peaks |= {index: self._peak(self._agreement_map(received, *windows[index], every_phase)) for index in (1, 2)}
+        # Thorough: every whole window, every shift, a weighted fit of the four.
+        peaks = {index: self._peak(self._agreement_map(received, top, left, PILOT_WINDOW, every_phase)) for index, (top, left) in enumerate(windows)}
         return self._fit(centres, peaks)
 
     @staticmethod
@@ -288,12 +299,17 @@ class CanonicalINNEmbedder(INNEmbedder):
         return sampled, inside_rows[:, None] & inside_cols[None, :] & cells
 
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
-        capacity = self.capacity_bits(*stego.size)
+        capacity = int(self.data_mask.sum())
         if num_bits > capacity:
-            raise ValueError(f"asked for {num_bits} bits but a {stego.width}x{stego.height} image holds {capacity}")
+            raise ValueError(f"asked for {num_bits} bits but the {self.grid}-pixel grid holds {capacity}")
+        return self.extract_soft_all(stego)[:num_bits]
+
+    def extract_soft_all(self, stego: Image.Image) -> np.ndarray:
+        """Soft values of every data cell, whatever the received image's size (a received image
+        smaller than the grid, e.g. a platform's thumbnail, is read all the same)."""
         with self._inference():
             received = self._canonical(stego)
             aligned, inside = self.aligned(received, self.synchronise(received))
             revealed = self.reveal_tensor(aligned)[0] * inside
             values = revealed[self.data_mask.to(self.device)]
-        return values[:num_bits].float().cpu().numpy()
+        return values.float().cpu().numpy()

@@ -59,6 +59,8 @@ def test_pilots_are_keyed_and_the_stego_keeps_the_cover_size(small_grid_checkpoi
     assert one.extract_soft(stego, 100).shape == (100,)
     with pytest.raises(ValueError, match="asked for"):
         one.extract_soft(stego, one.capacity_bits(400, 300) + 1)
+    # A received image smaller than the grid (a thumbnail) is still read, all data cells of it.
+    assert pipeline.extract_all(one, stego.resize((200, 150))).shape == (one.capacity_bits(400, 300),)
 
 
 def test_a_known_crop_is_resampled_back_onto_the_grid(small_grid_checkpoint: Path) -> None:

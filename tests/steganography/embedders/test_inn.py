@@ -148,3 +148,21 @@ def test_from_hider_wraps_an_in_memory_hider_and_restores_its_training_mode(rand
     assert np.array_equal(embedder.extract_soft(stego, 40), from_checkpoint.extract_soft(stego, 40)) and hider.training
     with pytest.raises(ValueError, match="multiple of the block size"):
         INNEmbedder.from_hider(hider, tile_size=12)
+
+
+def test_probe_cover_is_a_mosaic_of_whole_tiles_spread_over_a_large_cover(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = tmp_path / "tiled.pt"
+    save_module(path, InvertibleHider(**CONFIG), CONFIG, tile_size=16)
+    embedder = INNEmbedder(path)
+    small = cover(100, 60)
+    assert embedder.probe_cover(small) is small  # 6 x 3 tiles: no more than the mosaic holds
+    large = cover(400, 300, seed=1)
+    mosaic = embedder.probe_cover(large)
+    assert mosaic.size == (128, 128)  # 8 x 8 tiles of 16 px
+    tiles = np.asarray(mosaic).reshape(8, 16, 8, 16, 3).transpose(0, 2, 1, 3, 4).reshape(64, 16, 16, 3)
+    source = np.asarray(large)[:288, :400].reshape(18, 16, 25, 16, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 16, 16, 3)
+    assert np.array_equal(tiles[0], source[0]) and np.array_equal(tiles[-1], source[-1])  # first and last tile
+    assert all(any(np.array_equal(tile, candidate) for candidate in source) for tile in tiles)
+    assert INNEmbedder(DEFAULT_CHECKPOINT).calibration_offsets == (0,)
+    assert pipeline.calibration_qualities(75, INNEmbedder.calibration_offsets) == [75]
