@@ -43,6 +43,11 @@ AUTO_CODECS: tuple[tuple[str, int | None], ...] = (
     ("codec2", 700),
 )
 
+#: Lower bounds of the encoded size (bytes per second of 16 kHz mono) used to refuse audio that
+#: cannot fit before it is decoded and encoded: exact for pcm16, codec2's lowest rate (700 bit/s)
+#: for codec2; for flac and opus below what digital silence takes (checked by a test).
+MIN_BYTES_PER_SECOND = {"pcm16": 2 * SPEECH_SAMPLE_RATE, "flac": 40, "opus": 100, "codec2": 87}
+
 
 @dataclasses.dataclass
 class HideReport:
@@ -285,6 +290,15 @@ def hide(
     fit_bytes = code = None
     if len(candidates) > 1 and bch_t is None:
         fit_bytes, *code = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
+        seconds = wave.shape[-1] / SPEECH_SAMPLE_RATE
+        floor = min(MIN_BYTES_PER_SECOND[name] for name, _ in candidates)
+        if seconds * floor > fit_bytes:  # refuse before encoding anything
+            raise pipeline.CoverTooSmallError(
+                f"cover too small: {seconds:.1f} s of speech need at least {seconds * floor:.0f} bytes with any codec "
+                f"but this cover holds {fit_bytes} bytes; use a shorter recording or a larger cover",
+                fit_bytes,
+                round(seconds * floor),
+            )
     last_error: pipeline.CoverTooSmallError | None = None
     tried: list[str] = []
     for name, rate in candidates:

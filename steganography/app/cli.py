@@ -43,10 +43,6 @@ ENHANCED_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 #: Codecs ``--codec`` accepts: those the container format has an id for (the same set as
 #: ``common.payload.codecs.CODECS``, checked by a test; read here without importing torch).
 CODEC_CHOICES = tuple(container.CODEC_IDS)
-#: Lower bounds of the encoded size (bytes per second of 16 kHz mono) used to refuse audio that
-#: cannot fit before it is decoded and encoded: exact for pcm16, codec2's lowest rate (700 bit/s)
-#: for codec2; for flac and opus below what digital silence takes (checked by a test).
-MIN_BYTES_PER_SECOND = {"pcm16": 2 * SPEECH_SAMPLE_RATE, "flac": 40, "opus": 100, "codec2": 87}
 #: Signals after which ``stegavox`` removes its temporary files and exits with 128 + signal.
 TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -292,7 +288,8 @@ def _refuse_what_cannot_fit(audio: Path, cover_size: tuple[int, int], capacity: 
 
     Raises:
         InputError: the cover holds no frame at all, or the audio is longer than the cover
-            could hold even at :data:`MIN_BYTES_PER_SECOND` with the weakest BCH code.
+            could hold even at :data:`steganography.app.api.MIN_BYTES_PER_SECOND` with the
+            weakest BCH code.
     """
     width, height = cover_size
     fit_upper = container.max_payload_bytes(capacity, 1, ecc.DEFAULT_BCH_M)
@@ -302,6 +299,8 @@ def _refuse_what_cannot_fit(audio: Path, cover_size: tuple[int, int], capacity: 
             f"{container.HEADER_BITS} channel bits, this cover has {capacity})"
         )
     seconds = _audio_seconds(audio) if audio.is_file() else None
+    from steganography.app.api import MIN_BYTES_PER_SECOND
+
     floor = MIN_BYTES_PER_SECOND.get(codec, 0)
     if seconds is not None and floor and seconds * floor > fit_upper:
         raise InputError(

@@ -205,3 +205,14 @@ def test_capacity_for_any_platform_uses_the_canonical_hider() -> None:
     assert result["method"] == "canonical" and result["design_quality"] == platforms.UNKNOWN_QUALITY_RANGE[0]
     assert result["size"] == (1280, 720) and result["seconds"]["codec2 700 bit/s"] > 5.0
     assert api.capacity(textured_cover(9, 400, 600), "any")["bytes"] == 0  # smaller than the canonical grid
+
+
+def test_hide_for_a_platform_refuses_audio_that_cannot_fit_before_encoding_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("encoded audio that cannot fit")
+
+    monkeypatch.setattr(api, "_encode", no_encoding)
+    long_speech = np.zeros(16000 * 300, dtype=np.float32)  # 5 min: 12 kB even at the lowest floor (FLAC)
+    with pytest.raises(pipeline.CoverTooSmallError, match=r"300.0 s of speech need at least 12000 bytes with any codec") as info:
+        api.hide(textured_cover(1, 360, 480), long_speech, PASSPHRASE, platform="whatsapp", sample_rate=16000)
+    assert info.value.fit_bytes < 12000 and info.value.exit_code == 2
