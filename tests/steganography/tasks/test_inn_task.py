@@ -124,3 +124,27 @@ def test_random_message_is_balanced_signs_of_the_hider_shape():
     assert set(message.unique().tolist()) == {-1.0, 1.0}
     assert bit_accuracy(message, message).tolist() == [1.0] * 4
     assert bit_accuracy(-message, message).tolist() == [0.0] * 4
+
+
+def test_canonical_grid_fragment_builds_a_task_whose_export_records_the_grid():
+    fragment = yaml.safe_load((ROOT / "trainer_configs" / "fragments" / "canonical_grid.yaml").read_text())["model"]["init_args"]
+    channel = PlatformChannel(**fragment["platform_channel"]["init_args"])
+    assert channel.scale_range == (1.1, 3.2) and channel.independent_axes
+    task = demo_task(canonical_size=fragment["canonical_size"], platform_channel=channel, adversarial_weight=0.0)
+    assert task.exported_metadata() == {"tile_size": 64, "canonical_size": 512}
+    assert task.monitor == "val/platform/bit_accuracy" and task.hparam_metrics[0] == "val/platform/bit_accuracy"
+    assert demo_task().exported_metadata() == {"tile_size": 64} and demo_task().monitor == "val/bit_accuracy_q75"
+
+
+def test_init_weights_start_from_a_shipped_hider(tmp_path):
+    from common.export import save_module
+
+    source = demo_task(adversarial_weight=0.0)
+    with torch.no_grad():
+        for parameter in source.hider.parameters():
+            parameter.add_(0.01)
+    save_module(tmp_path / "hider.pt", source.hider, source.exported_init_args())
+    started = demo_task(adversarial_weight=0.0, init_weights=str(tmp_path / "hider.pt"))
+    assert all(torch.equal(a, b) for a, b in zip(source.hider.state_dict().values(), started.hider.state_dict().values()))
+    with pytest.raises(RuntimeError):  # another architecture
+        demo_task(adversarial_weight=0.0, width=4, init_weights=str(tmp_path / "hider.pt"))
