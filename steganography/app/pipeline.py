@@ -198,6 +198,12 @@ def code_suffices(t: int, m: int, bit_error_rates: dict[int, float]) -> bool:
     return failure <= TARGET_CODEWORD_FAILURE
 
 
+def _margin(embedder: Embedder) -> float:
+    """The multiple of a measured bit-error rate a code is designed for: the embedder's own
+    :attr:`~steganography.embedders.base.Embedder.design_margin`, else :data:`RETRY_MARGIN`."""
+    return embedder.design_margin or RETRY_MARGIN
+
+
 def fill_capacity(bits: np.ndarray, capacity: int, seed: int = PROBE_SEED + 1) -> np.ndarray:
     """``bits`` followed by seeded random bits up to ``capacity`` (the receiver ignores them).
 
@@ -283,7 +289,7 @@ def hide(
     elif initial_code is not None:  # already probed (max_payload_bytes on the same cover)
         t, m = initial_code
     elif channels:
-        t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target, margin=RETRY_MARGIN)
+        t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target, margin=_margin(embedder))
     else:
         t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
         if container.frame_bits(len(audio), t, m) > capacity:
@@ -312,7 +318,7 @@ def hide(
         if bch_t is not None or (survives and code_suffices(t, m, rates)):
             return HideResult(stego, t, m, frame, capacity, rates, survives)
         # A margin over the new measurement, so that the next one (other bits, same cover) passes.
-        needed = choose_code(rates, quality_target, margin=RETRY_MARGIN)
+        needed = choose_code(rates, quality_target, margin=_margin(embedder))
         t, m = needed if needed != (t, m) else (min(math.ceil(1.5 * t), ecc.MAX_BCH_T), m)
     raise InputError(
         f"the payload does not survive JPEG quality {quality_target} on this cover even with BCH t={t}; "
@@ -332,7 +338,7 @@ def max_payload_bytes(
         return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
     if channels:
         rates = probe_bit_error_rates(embedder, cover, list(channels))
-        t, m = choose_code(rates, quality_target, margin=RETRY_MARGIN)
+        t, m = choose_code(rates, quality_target, margin=_margin(embedder))
         return container.max_payload_bytes(capacity, t, m), t, m
     rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target, embedder.calibration_offsets))
     t, m = choose_code(rates, quality_target)

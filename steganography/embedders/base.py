@@ -22,6 +22,10 @@ class Embedder(ABC):
     #: (``None``: the pipeline's default, which looks just above the target where a JPEG-aligned
     #: lattice is least aligned with the recompression).
     calibration_offsets: tuple[int, ...] | None = None
+    #: Multiple of the raw bit-error rate measured on a probe that ``hide`` designs the code for
+    #: (``None``: the pipeline's default); larger where the rate of the actual stego image varies
+    #: more around the probe's (few channel bits, few errors), so that ``hide`` rarely re-embeds.
+    design_margin: float | None = None
 
     @abstractmethod
     def capacity_bits(self, width: int, height: int) -> int:

@@ -105,6 +105,10 @@ class CanonicalINNEmbedder(INNEmbedder):
     """
 
     name = "canonical"
+    #: Its 13,376 channel bits see a few dozen errors, and the count on the actual stego image
+    #: varies around the probe's (17 -> 28 seen): with the default margin (1.25) 6 of 8 1080p
+    #: hides re-embedded with a stronger code, with 2 only 2 of 8 (same codec chosen in all 16).
+    design_margin = 2.0
 
     def __init__(
         self,
