@@ -47,3 +47,12 @@ def test_hide_reports_what_fits_and_reveal_round_trip() -> None:
     result = pipeline.hide(cover, audio, meta, b"key", embedder, 75)
     assert result.survives_target and set(result.bit_error_rates) == {75, 80, 85}
     assert pipeline.reveal(result.stego, b"key", ClassicalEmbedder(quality_target=90))[0] == audio
+
+
+def test_code_margin_is_the_embedders_own_or_the_default() -> None:
+    from steganography.embedders.canonical import CanonicalINNEmbedder
+    from steganography.embedders.classical import ClassicalEmbedder
+
+    assert pipeline._margin(ClassicalEmbedder()) == pipeline.RETRY_MARGIN
+    assert CanonicalINNEmbedder.design_margin == 2.0 > pipeline.RETRY_MARGIN
+    assert pipeline.calibration_qualities(75, (0,)) == [75] and pipeline.calibration_qualities(75, None) == [75, 80, 85]
