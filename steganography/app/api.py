@@ -168,7 +168,6 @@ class Design:
     output_format: str
     output_quality: int | None
     notes: list[str]
-    method: str = "classical"
 
 
 def design(
@@ -193,14 +192,14 @@ def design(
     notes: list[str] = []
     if platform is None:
         quality = JPEG_QUALITY_TARGET if quality_target is None else quality_target
-        return Design(cover, pipeline.make_embedder(method, quality_target=quality), quality, None, "png", None, notes, method)
+        return Design(cover, pipeline.make_embedder(method, quality_target=quality), quality, None, "png", None, notes)
     if platform.lower() == platforms.ANY_PLATFORM:
         # Unknown size and quality: the learned canonical-grid hider, checked over the unknown range.
         low = platforms.UNKNOWN_QUALITY_RANGE[0]
         quality = low if quality_target is None else min(quality_target, low)
         embedder = pipeline.make_embedder("canonical", quality_target=quality)
         channels = platforms.unknown_platform_channels(*cover.size)
-        return Design(cover, embedder, quality, channels, "png", None, notes, "canonical")
+        return Design(cover, embedder, quality, channels, "png", None, notes)
     try:
         profile = platforms.get_profile(platform)
     except KeyError as err:
@@ -224,7 +223,7 @@ def design(
             if not found:
                 notes.append(f"even a Q{low} JPEG exceeds {profile.label}'s {profile.max_bytes} bytes: it may downsize it")
         channels = [platforms.Channel(c.chain, c.crop, before=(output_quality,)) for c in channels]
-    return Design(fitted, embedder, quality, channels, profile.output_format, output_quality, notes, method)
+    return Design(fitted, embedder, quality, channels, profile.output_format, output_quality, notes)
 
 
 def _encode(wave, codec: str, bitrate: int | None) -> bytes:
@@ -343,7 +342,7 @@ def hide(
             stego.save(buffer, format="PNG", compress_level=1)
             file_bytes, stego_out = buffer.getvalue(), stego
         report = HideReport(
-            method=plan.method,
+            method=plan.embedder.name,
             platform=platform,
             design_quality=plan.design_quality,
             cover_size=image.size,
@@ -410,7 +409,7 @@ def capacity(
         seconds[codec_label(name, rate)] = codecs.max_duration_seconds(fit, name, sample_rate, APP_CHANNELS, rate)
     return {
         "size": plan.cover.size,
-        "method": plan.method,
+        "method": plan.embedder.name,
         "design_quality": plan.design_quality,
         "capacity_bits": plan.embedder.capacity_bits(*plan.cover.size),
         "bch": (t, m),

@@ -144,6 +144,12 @@ class CanonicalINNEmbedder(INNEmbedder):
         near, far = PILOT_INSET, self.grid - PILOT_INSET - PILOT_WINDOW
         return [(near, near), (near, far), (far, near), (far, far)]
 
+    @property
+    def reach(self) -> int:
+        """:data:`MAX_SHIFT` rounded up to whole blocks: the search covers shifts in ``[-reach, reach)``."""
+        block = self.hider.block_size
+        return -(-MAX_SHIFT // block) * block
+
     def _pilot_mask(self) -> torch.Tensor:
         shape = self.hider.message_shape(self.grid, self.grid)
         mask = torch.zeros(shape, dtype=torch.bool)
@@ -172,9 +178,9 @@ class CanonicalINNEmbedder(INNEmbedder):
         return resize(pil_to_tensor(image.convert("RGB")).unsqueeze(0).to(self.device), self.grid, self.grid, "bilinear")
 
     def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
-        if self.capacity_bits(*cover.size) == 0:
-            raise ValueError(f"a {cover.width}x{cover.height} cover is smaller than the {self.grid}-pixel canonical grid")
         capacity = self.capacity_bits(*cover.size)
+        if capacity == 0:
+            raise ValueError(f"a {cover.width}x{cover.height} cover is smaller than the {self.grid}-pixel canonical grid")
         bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
         if bits.size > capacity:
             raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
@@ -215,7 +221,7 @@ class CanonicalINNEmbedder(INNEmbedder):
         its margin reads every shift of that phase: at most ``s²`` passes instead of ``(2R)²``.
         """
         block, cells = self.hider.block_size, side // self.hider.block_size
-        reach = -(-MAX_SHIFT // block) * block
+        reach = self.reach
         patch = side + 2 * reach
         agreement = torch.full((2 * reach, 2 * reach), float("nan"), device=received.device)
         padded = F.pad(received, (reach + block,) * 4, mode="replicate")
@@ -253,7 +259,7 @@ class CanonicalINNEmbedder(INNEmbedder):
         if bool((self._agreement_at_zero(received) >= ALIGNED_AGREEMENT).all()):
             return GridMap()
         block = self.hider.block_size
-        reach = -(-MAX_SHIFT // block) * block
+        reach = self.reach
         every_phase = [(py, px) for py in range(block) for px in range(block)]
         windows = self.windows()
         centres = [(top + PILOT_WINDOW / 2, left + PILOT_WINDOW / 2) for top, left in windows]

@@ -197,8 +197,8 @@ class INNEmbedder(Embedder):
         with self._inference():
             image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
             stego = image.clone()
-            region = (slice(0, region_height), slice(0, region_width))
-            stego[..., region[0], region[1]] = self.hide_tensor(image[..., region[0], region[1]], self._message(bits, region_height, region_width))
+            message = self._message(bits, region_height, region_width)
+            stego[..., :region_height, :region_width] = self.hide_tensor(image[..., :region_height, :region_width], message)
         return tensor_to_pil(quantize_ste(stego)[0].cpu())
 
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
