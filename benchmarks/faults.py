@@ -149,7 +149,7 @@ def make_stegos(workdir: Path, seed: int, quick: bool = False) -> list[Stego]:
             try:
                 with passphrase_env(PASSPHRASE):
                     code, err = run_cli(
-                        ["hide", "--audio", str(workdir / "speech.wav"), "--cover", str(cover_path), "--out", str(out),
+                        ["hide", "--detectable-ok", "--audio", str(workdir / "speech.wav"), "--cover", str(cover_path), "--out", str(out),
                          "--codec", codec, "--method", "classical", "--force", *(["--bch-t", "16"] if quick else [])]
                     )
             finally:

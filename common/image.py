@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from common.errors import InputError
 
@@ -61,14 +61,18 @@ def _has_transparency(image: Image.Image) -> bool:
     return False
 
 
-def open_image(path: str | os.PathLike, note: Callable[[str], None] | None = None) -> Image.Image:
+def open_image(
+    path: str | os.PathLike, note: Callable[[str], None] | None = None, exif_orientation: bool = True
+) -> Image.Image:
     """Open an 8-bit image file as RGB, raising :class:`InputError` with a one-line reason.
 
     Args:
         path: image file.
         note: called with a one-line message for every conversion that changes the picture
-            (CMYK colours, transparency dropped, only the first frame of an animation); plain
-            grey and palette images convert to RGB exactly and silently.
+            (EXIF orientation applied, CMYK colours, transparency dropped, only the first frame of
+            an animation); plain grey and palette images convert to RGB exactly and silently.
+        exif_orientation: turn the picture as its EXIF orientation tag says (as viewers show
+            it: a phone's portrait photo is stored sideways); ``False`` keeps the stored pixels.
 
     Raises:
         InputError: missing or unreadable file, more than :data:`MAX_PIXELS` pixels (checked from
@@ -95,6 +99,11 @@ def open_image(path: str | os.PathLike, note: Callable[[str], None] | None = Non
             image.load()
             if frames > 1 and note is not None:
                 note(f"{path} has {frames} frames; using the first")
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if exif_orientation else 1
+            if orientation in range(2, 9):
+                image = ImageOps.exif_transpose(image)
+                if note is not None:
+                    note(f"{path}: applied EXIF orientation {orientation} (turned as viewers show it)")
             mode = image.mode
             if note is not None:
                 if _has_transparency(image):

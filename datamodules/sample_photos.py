@@ -37,11 +37,18 @@ def sample_photo(name: str) -> np.ndarray:
 
 
 def photo_cover(name: str, width: int, height: int):
-    """A scikit-image sample as a ``width`` x ``height`` RGB Pillow image: the largest centre crop
-    of its aspect ratio, resized with Lanczos (smaller originals are upscaled). Benchmark covers."""
+    """A scikit-image sample as a ``width`` x ``height`` RGB Pillow image (see :func:`fit_cover`). Benchmark covers."""
     from PIL import Image
 
-    image = Image.fromarray(sample_photo(name))
+    return fit_cover(Image.fromarray(sample_photo(name)), width, height)
+
+
+def fit_cover(image, width: int, height: int):
+    """``image`` as a ``width`` x ``height`` RGB Pillow image: the largest centre crop of that
+    aspect ratio, resized with Lanczos (smaller originals are upscaled)."""
+    from PIL import Image
+
+    image = image.convert("RGB")
     src_w, src_h = image.size
     if src_w * height > src_h * width:  # too wide: crop the sides
         new_w = round(src_h * width / height)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import io
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -175,17 +177,46 @@ def _encode_codec2(samples: torch.Tensor, bitrate: int) -> bytes:
     return header + b"".join(coder.encode(pcm[start : start + frame]) for start in range(0, pcm.size, frame))
 
 
+#: Run by :func:`_decode_codec2` in a fresh interpreter (``-I``: nothing from the working folder or
+#: the environment); argv: the bitrate, then the caller's ``sys.path``; stdin: frames; stdout: PCM.
+_CODEC2_DECODER = """\
+import sys
+sys.path[:] = sys.argv[2:]
+from common.payload.codecs import _codec2_pcm
+sys.stdout.buffer.write(_codec2_pcm(int(sys.argv[1]), sys.stdin.buffer.read()))
+"""
+
+
+def _codec2_pcm(bitrate: int, frames: bytes) -> bytes:
+    """16-bit PCM of whole codec2 ``frames`` (run in a fresh interpreter by :func:`_decode_codec2`)."""
+    coder = _codec2(bitrate)
+    size = coder.bytes_per_frame()
+    return b"".join(coder.decode(frames[start : start + size]).tobytes() for start in range(0, len(frames), size))
+
+
 def _decode_codec2(data: bytes) -> tuple[torch.Tensor, int]:
+    """Samples of a ``.c2`` file, a function of its bytes alone.
+
+    libcodec2's decoder draws phases from one random generator per process (``codec2_rand``,
+    which nothing resets), so a second decoding in the same process gives other samples; each
+    file is therefore decoded in a fresh interpreter (about 0.2 s).
+
+    Raises:
+        InputError: a bad header or a truncated frame.
+        RuntimeError: the decoding process failed.
+    """
     modes = {mode: bitrate for bitrate, mode in CODEC2_MODES.items()}
     if len(data) < 7 or data[:3] != _CODEC2_MAGIC or data[5] not in modes:
         raise InputError("not a readable codec2 file (bad header)")
-    coder = _codec2(modes[data[5]])
-    size = coder.bytes_per_frame()
-    frames = data[7:]
-    if len(frames) % size:
+    bitrate, frames = modes[data[5]], data[7:]
+    if len(frames) % _codec2(bitrate).bytes_per_frame():
         raise InputError("not a readable codec2 file (truncated frame)")
-    pcm = [coder.decode(frames[start : start + size]) for start in range(0, len(frames), size)]
-    array = np.concatenate(pcm).astype(np.float32) / 32768.0 if pcm else np.zeros(0, dtype=np.float32)
+    command = [sys.executable, "-I", "-c", _CODEC2_DECODER, str(bitrate), *sys.path]
+    result = subprocess.run(command, input=frames, capture_output=True, check=False)
+    if result.returncode:
+        reason = (result.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"the codec2 decoding process failed: {reason}")
+    array = np.frombuffer(result.stdout, dtype=np.int16).astype(np.float32) / 32768.0
     import torch
 
     return torch.from_numpy(array)[None, :], CODEC2_SAMPLE_RATE

@@ -12,9 +12,10 @@ whiten the hidden frame and authenticate its header (:mod:`common.payload.contai
 audio itself is encrypted with AES-256-GCM under HMAC-SHA256(audio subkey, random 16-byte salt)
 and a random 12-byte nonce, so every message still gets a fresh key.
 
-Passphrases that are valid UTF-8 are NFC-normalised first, so the same visible passphrase
-typed on systems that compose accents differently gives the same key. These parameters are
-part of container format version 2.
+Every passphrase goes through :func:`normalise_passphrase` (trailing line breaks removed, UTF-8
+text NFC-normalised), whether it comes from the command line's sources or the Python API, so the
+same visible passphrase gives the same key however it was typed. These parameters are part of
+container format version 3.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ KEY_BYTES = 32
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
-#: Public salt of the frame key: domain separation from any other use of the passphrase.
+#: Public salt of the frame key: domain separation from any other use of the passphrase. Its text
+#: dates from format 2 and is kept in format 3: other bytes would change every key.
 FRAME_KDF_SALT = b"stegavox frame key, format 2"
 PASSPHRASE_ENV_VAR = "STEGAVOX_PASSPHRASE"
 
@@ -55,8 +57,17 @@ class FrameKeys:
     audio: bytes
 
 
-def normalise_passphrase(passphrase: bytes) -> bytes:
-    """NFC form of a UTF-8 passphrase; other bytes unchanged."""
+def normalise_passphrase(passphrase: str | bytes) -> bytes:
+    """The passphrase keys are derived from: trailing line breaks (``\\n``, ``\\r``) removed, other
+    white space kept, UTF-8 text NFC-normalised (other bytes unchanged).
+
+    The one normalisation of the command line (:func:`read_passphrase`), the Python API and
+    :func:`frame_keys`. A ``str`` is encoded as UTF-8 (``surrogateescape``: the bytes of an
+    environment variable that is not UTF-8 come back as they were).
+    """
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8", "surrogateescape")
+    passphrase = bytes(passphrase).rstrip(b"\r\n")
     try:
         text = passphrase.decode("utf-8")
     except UnicodeDecodeError:
@@ -145,29 +156,24 @@ def decrypt(
         ) from err
 
 
-def _strip_line_break(passphrase: bytes) -> bytes:
-    return passphrase.rstrip(b"\r\n")
-
-
 def read_passphrase(passphrase_file: str | None, env_var: str = PASSPHRASE_ENV_VAR) -> bytes:
     """The passphrase from ``passphrase_file`` if given, else from the environment variable.
 
-    Both sources are treated alike: trailing line breaks (``\\n``, ``\\r``) are removed, other
-    white space is kept, and UTF-8 text is NFC-normalised when the key is derived. The
-    passphrase is never printed or put in an error message.
+    Both sources are treated alike, by :func:`normalise_passphrase`. The passphrase is never
+    printed or put in an error message.
 
     Raises:
         InputError: neither source is given, the file is unreadable, or the passphrase is empty.
     """
     if passphrase_file is not None:
         try:
-            passphrase = _strip_line_break(Path(passphrase_file).read_bytes())
+            passphrase = normalise_passphrase(Path(passphrase_file).read_bytes())
         except OSError as err:
             reason = err.strerror or type(err).__name__
             raise InputError(f"cannot read passphrase file {passphrase_file}: {reason}") from None
         source = f"passphrase file {passphrase_file}"
     elif env_var in os.environ:
-        passphrase = _strip_line_break(os.environ[env_var].encode("utf-8", "surrogateescape"))
+        passphrase = normalise_passphrase(os.environ[env_var])
         source = f"environment variable {env_var}"
     else:
         raise InputError(f"no passphrase: give --passphrase-file or set {env_var}")

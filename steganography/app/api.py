@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from PIL import Image
 from common import platforms
 from common.errors import InputError
 from common.metrics import psnr_8bit
+from common.payload import crypto
 from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE
 
 #: Channel count audio is converted to before encoding.
@@ -113,8 +115,13 @@ class RevealOutcome:
         return buffer.getvalue()
 
 
-def as_image(cover: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
-    """A path, Pillow image or ``(H, W, 3)`` uint8 array as an RGB Pillow image."""
+def as_image(
+    cover: str | os.PathLike | Image.Image | np.ndarray,
+    note: Callable[[str], None] | None = None,
+    exif_orientation: bool = True,
+) -> Image.Image:
+    """A path, Pillow image or ``(H, W, 3)`` uint8 array as an RGB Pillow image (a path through
+    :func:`common.image.open_image`, with its ``note`` and ``exif_orientation``)."""
     if isinstance(cover, Image.Image):
         return cover.convert("RGB")
     if isinstance(cover, np.ndarray):
@@ -123,11 +130,16 @@ def as_image(cover: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image
         return Image.fromarray(cover).convert("RGB")
     from common.image import open_image
 
-    return open_image(cover)
+    return open_image(cover, note, exif_orientation)
 
 
 def _as_passphrase(passphrase: str | bytes) -> bytes:
-    data = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
+    """``passphrase`` normalised as the command line does (:func:`common.payload.crypto.normalise_passphrase`).
+
+    Raises:
+        InputError: the passphrase is empty (after its trailing line breaks).
+    """
+    data = crypto.normalise_passphrase(passphrase)
     if not data:
         raise InputError("the passphrase is empty")
     return data
@@ -253,6 +265,7 @@ def hide(
     sample_rate: int | None = None,
     enhance: bool = False,
     hd: bool = False,
+    detectable_ok: bool = False,
 ) -> HideOutcome:
     """Hide speech in a cover image; returns the file to upload and a :class:`HideReport`.
 
@@ -269,6 +282,9 @@ def hide(
         bch_t: a fixed BCH strength (default: chosen from measurements).
         enhance: run the shipped speech enhancer first.
         hd: use the platform's HD size limit.
+        detectable_ok: accept a message above the covert capacity (up to the whole capacity;
+            the image is then detectable by steganalysis); ``codec="auto"`` then picks the best
+            codec that fits the whole capacity instead of the covert one.
 
     Raises:
         InputError / CoverTooSmallError: bad input, or nothing fits (the message says what
@@ -278,8 +294,10 @@ def hide(
     from steganography.app import pipeline
 
     secret = _as_passphrase(passphrase)
-    image = as_image(cover)
+    opened: list[str] = []
+    image = as_image(cover, note=opened.append)
     plan = design(image, platform, quality_target, method, hd)
+    plan.notes[:0] = opened
     wave = load_speech(audio, sample_rate, plan.notes)
     if enhance:
         from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
@@ -288,7 +306,9 @@ def hide(
     candidates = _candidates(codec, bitrate)
     fit_bytes = code = None
     if len(candidates) > 1 and bch_t is None:
-        fit_bytes, *code = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
+        fit_bytes, *code = pipeline.max_payload_bytes(
+            plan.embedder, plan.cover, plan.design_quality, plan.channels, detectable_ok
+        )
         seconds = wave.shape[-1] / SPEECH_SAMPLE_RATE
         floor = min(MIN_BYTES_PER_SECOND[name] for name, _ in candidates)
         if seconds * floor > fit_bytes:  # refuse before encoding anything
@@ -318,10 +338,13 @@ def hide(
                 bch_t,
                 channels=plan.channels,
                 initial_code=tuple(code) if code else None,
+                detectable_ok=detectable_ok,
             )
         except pipeline.CoverTooSmallError as err:
             last_error = err
             tried.append(f"{label} {len(data)} B")
+            if len(candidates) == 1 and err.detectable_fit_bytes is not None:
+                raise
             if len(candidates) == 1:
                 raise pipeline.CoverTooSmallError(
                     f"cover too small: {len(data)} bytes of {label} audio do not fit; this cover holds {err.fit_bytes} "
@@ -331,6 +354,12 @@ def hide(
                 ) from None
             continue
         stego = result.stego
+        covert = pipeline.covert_capacity_bits(plan.embedder, *plan.cover.size)
+        if result.frame_bits > covert:
+            plan.notes.append(
+                f"detectable: the message fills {result.frame_bits / result.capacity_bits:.0%} of the capacity, "
+                f"above the covert {covert / result.capacity_bits:.0%}; steganalysis can tell this image from a photo"
+            )
         if plan.output_format == "jpeg":
             file_bytes = platforms.jpeg_bytes(stego, plan.output_quality)
             stego_out = platforms.decode(file_bytes)
@@ -364,8 +393,13 @@ def hide(
         )
         return HideOutcome(stego_out, file_bytes, report)
     fit = fit_bytes if fit_bytes is not None else (last_error.fit_bytes if last_error else 0)
+    detectable = ""
+    if not detectable_ok and code:
+        most = container.max_payload_bytes(plan.embedder.capacity_bits(*plan.cover.size), *code)
+        detectable = f" (--detectable-ok: up to {most} bytes, detectably)" if most > fit else ""
     raise pipeline.CoverTooSmallError(
-        f"cover too small: no codec fits in {fit} bytes ({', '.join(tried)}); use a larger cover or shorter audio",
+        f"cover too small: no codec fits in the {fit} bytes this cover hides covertly{detectable} "
+        f"({', '.join(tried)}); use a larger cover or shorter audio",
         fit,
         min(len(_encode(wave, *candidates[-1])), 2**31),
     )
@@ -393,28 +427,39 @@ def codec_label(codec: str, bitrate: int | None) -> str:
 def capacity(
     cover, platform: str | None = None, quality_target: int | None = None, method: str = "classical", hd: bool = False
 ) -> dict:
-    """Bytes and seconds of speech per codec that :func:`hide` accepts for ``cover``.
+    """Bytes and seconds of speech per codec that :func:`hide` accepts for ``cover``: *covert*
+    (within the covert capacity, :func:`steganography.app.pipeline.covert_capacity_bits`) and
+    *maximum* (the whole capacity, detectable: ``detectable_ok=True``).
 
     The same design and the same measurement :func:`hide` starts from
     (:func:`steganography.app.pipeline.max_payload_bytes` with the platform's checks).
     """
-    from common.payload import codecs
+    from common.payload import codecs, container
     from steganography.app import pipeline
 
     plan = design(as_image(cover), platform, quality_target, method, hd)
-    fit, t, m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
-    seconds = {}
-    for name, rate in _candidates("auto", None) + [("pcm16", None)]:
-        sample_rate = codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE)
-        seconds[codec_label(name, rate)] = codecs.max_duration_seconds(fit, name, sample_rate, APP_CHANNELS, rate)
+    fit, t, m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels, True)
+    covert_bits = pipeline.covert_capacity_bits(plan.embedder, *plan.cover.size)
+    covert_fit = container.max_payload_bytes(covert_bits, t, m) if covert_bits else 0
+
+    def seconds_per_codec(size: int) -> dict[str, float]:
+        seconds = {}
+        for name, rate in _candidates("auto", None) + [("pcm16", None)]:
+            sample_rate = codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE)
+            seconds[codec_label(name, rate)] = codecs.max_duration_seconds(size, name, sample_rate, APP_CHANNELS, rate)
+        return seconds
+
     return {
         "size": plan.cover.size,
         "method": plan.embedder.name,
         "design_quality": plan.design_quality,
         "capacity_bits": plan.embedder.capacity_bits(*plan.cover.size),
+        "covert_bits": covert_bits,
         "bch": (t, m),
+        "covert_bytes": covert_fit,
+        "covert_seconds": seconds_per_codec(covert_fit),
         "bytes": fit,
-        "seconds": seconds,
+        "seconds": seconds_per_codec(fit),
         "notes": plan.notes,
     }
 
@@ -428,5 +473,6 @@ def reveal(stego, passphrase: str | bytes, method: str | None = None) -> RevealO
     from steganography.app import pipeline
 
     embedder = pipeline.make_embedder(method) if method else None
-    audio, meta, stats = pipeline.reveal(as_image(stego), _as_passphrase(passphrase), embedder)
+    image = as_image(stego, exif_orientation=False)  # the pixels as hide wrote them
+    audio, meta, stats = pipeline.reveal(image, _as_passphrase(passphrase), embedder)
     return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber, pipeline.method_name(stats.method))

@@ -79,11 +79,14 @@ class _Parser(argparse.ArgumentParser):
         namespace, extras = self.parse_known_args(args, namespace)
         if extras:
             options = [token.split("=", 1)[0] for token in extras if token.startswith("-")]
-            if any(option.startswith("--passphrase") for option in options):
+            if "--passphrase" in options:
                 raise InputError(
                     "there is no --passphrase option (a passphrase on the command line is visible to other "
                     "users): use --passphrase-file FILE or the environment variable STEGAVOX_PASSPHRASE"
                 )
+            command = getattr(namespace, "command", None)
+            if "--passphrase-file" in options and command:  # only hide and reveal read a passphrase
+                raise InputError(f"{command} takes no passphrase: drop --passphrase-file")
             named = ", ".join(options) if options else "extra positional arguments"
             self.error(f"unrecognized arguments: {named} (values not shown)")
         return namespace
@@ -270,19 +273,6 @@ def _load_speech(path: Path) -> torch.Tensor:
     return wave
 
 
-def _audio_seconds(path: Path) -> float | None:
-    """Duration of an audio file from its header (``None`` if the header does not say)."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        return None  # load_audio reports unreadable files with its own message
-    if info.samplerate <= 0 or info.frames <= 0:
-        return None
-    return info.frames / info.samplerate
-
-
 def _refuse_what_cannot_fit(audio: Path, cover_size: tuple[int, int], capacity: int, codec: str) -> None:
     """Refuse, before decoding and encoding anything, audio that cannot fit with any code.
 
@@ -298,8 +288,10 @@ def _refuse_what_cannot_fit(audio: Path, cover_size: tuple[int, int], capacity: 
             f"cover too small: a {width}x{height} cover holds no payload (the frame header alone needs "
             f"{container.HEADER_BITS} channel bits, this cover has {capacity})"
         )
-    seconds = _audio_seconds(audio) if audio.is_file() else None
+    from common.audio import audio_seconds
     from steganography.app.api import MIN_BYTES_PER_SECOND
+
+    seconds = audio_seconds(audio) if audio.is_file() else None
 
     floor = MIN_BYTES_PER_SECOND.get(codec, 0)
     if seconds is not None and floor and seconds * floor > fit_upper:
@@ -343,8 +335,12 @@ def run_hide(args: argparse.Namespace) -> int:
     audio = codecs.encode_audio(wave, SPEECH_SAMPLE_RATE, args.codec, args.bitrate)
     meta = container.AudioMeta(args.codec, codecs.encoded_sample_rate(args.codec, SPEECH_SAMPLE_RATE), APP_CHANNELS)
     try:
-        result = pipeline.hide(cover, audio, meta, passphrase, embedder, args.quality_target, args.bch_t)
+        result = pipeline.hide(
+            cover, audio, meta, passphrase, embedder, args.quality_target, args.bch_t, detectable_ok=args.detectable_ok
+        )
     except pipeline.CoverTooSmallError as err:
+        if err.detectable_fit_bytes is not None:
+            raise InputError(str(err)) from None
         seconds = _max_seconds(err.fit_bytes, args.codec, args.bitrate)
         raise InputError(
             f"cover too small: {err.needed_bytes} bytes of {args.codec} audio do not fit; this cover holds "
@@ -361,6 +357,9 @@ def run_hide(args: argparse.Namespace) -> int:
         f"{result.frame_bits}/{result.capacity_bits} channel bits, "
         f"PSNR {psnr_8bit(np.asarray(result.stego), np.asarray(cover)):.1f} dB -> {out}"
     )
+    covert = pipeline.covert_capacity_bits(embedder, width, height)
+    if result.frame_bits > covert:
+        note(f"detectable: the message fills more than the covert {covert} channel bits; steganalysis can tell this image from a photo")
     if result.survives_target:
         print(f"checked: the payload comes back after Pillow JPEG at quality {args.quality_target}")
     else:
@@ -401,6 +400,7 @@ def run_hide_for_platform(args: argparse.Namespace) -> int:
             sample_rate=SPEECH_SAMPLE_RATE,
             enhance=args.enhance,
             hd=args.hd,
+            detectable_ok=args.detectable_ok,
         )
     except pipeline.CoverTooSmallError as err:
         raise InputError(str(err)) from None
@@ -440,7 +440,7 @@ def run_reveal(args: argparse.Namespace) -> int:
     check_output(out, args.force, inputs=(Path(args.stego),))
     passphrase = crypto.read_passphrase(args.passphrase_file)
     embedder = pipeline.make_embedder(args.method) if args.method else None
-    stego = open_image(args.stego, note=note)
+    stego = open_image(args.stego, note=note, exif_orientation=False)  # the pixels as hide wrote them
     audio, meta, stats = pipeline.reveal(stego, passphrase, embedder)
     from common.payload import codecs
 
@@ -487,51 +487,27 @@ def run_enhance(args: argparse.Namespace) -> int:
 
 
 def run_capacity(args: argparse.Namespace) -> int:
-    """``stegavox capacity``: how much audio a cover holds at a target JPEG quality."""
-    if args.platform:
-        return run_capacity_for_platform(args)
-    embedder = pipeline.make_embedder(args.method, quality_target=args.quality_target)
-    cover = open_image(args.cover, note=note)
-    width, height = cover.size
-    capacity = embedder.capacity_bits(width, height)
-    if container.max_payload_bytes(capacity, 1, ecc.DEFAULT_BCH_M) == 0:
-        print(
-            f"{width}x{height} cover, method {args.method}: holds nothing (0 bytes): the frame header alone "
-            f"needs {container.HEADER_BITS} channel bits and this cover has {capacity}"
-        )
-        return 0
-    from common.payload import codecs
-
-    fit, t, m = pipeline.max_payload_bytes(embedder, cover, args.quality_target)
-    print(
-        f"{width}x{height} cover, method {args.method}, JPEG quality >= {args.quality_target}: "
-        f"{embedder.capacity_bits(width, height)} channel bits, BCH t={t} m={m} -> {fit} bytes "
-        f"({8 * fit / (width * height):.4f} bpp net)"
-    )
-    for codec in codecs.CODECS:
-        bitrate = codecs.DEFAULT_OPUS_BITRATE_KBPS if codec == "opus" else None
-        label = f"{codec} {bitrate} kbit/s" if bitrate else codec
-        print(f"  {label:<16} {_max_seconds(fit, codec, None):8.3g} s of speech")
-    return 0
-
-
-def run_capacity_for_platform(args: argparse.Namespace) -> int:
-    """``stegavox capacity --platform NAME``: what ``hide --platform NAME`` accepts, per codec and bitrate."""
+    """``stegavox capacity``: what ``hide`` accepts for a cover, covertly and at most, per codec."""
     from steganography.app import api
 
     cover = open_image(args.cover, note=note)
-    quality_target = None if args.quality_target == JPEG_QUALITY_TARGET else args.quality_target
+    quality_target = None if args.quality_target == JPEG_QUALITY_TARGET and args.platform else args.quality_target
     result = api.capacity(cover, args.platform, quality_target, args.method, args.hd)
     for line in result["notes"]:
         note(line)
     (width, height), (t, m) = result["size"], result["bch"]
+    target = f" for {args.platform}" if args.platform else ""
     print(
-        f"{width}x{height} for {args.platform}, method {result['method']}, designed for JPEG >= Q{result['design_quality']}: "
-        f"{result['capacity_bits']} channel bits, BCH t={t} m={m} -> {result['bytes']} bytes "
-        f"({8 * result['bytes'] / (width * height):.4f} bpp net)"
+        f"{width}x{height}{target}, method {result['method']}, designed for JPEG >= Q{result['design_quality']}: "
+        f"BCH t={t} m={m}; covert: {result['covert_bits']} channel bits -> {result['covert_bytes']} bytes; "
+        f"maximum (detectable, --detectable-ok): {result['capacity_bits']} channel bits -> {result['bytes']} bytes"
     )
+    if result["bytes"] == 0:
+        print(f"  holds nothing: the frame header alone needs {container.HEADER_BITS} channel bits")
+        return 0
+    print(f"  {'seconds of speech':<20} {'covert':>8} {'maximum':>8}")
     for label, seconds in result["seconds"].items():
-        print(f"  {label:<20} {seconds:8.3g} s of speech")
+        print(f"  {label:<20} {result['covert_seconds'][label]:8.3g} {seconds:8.3g}")
     return 0
 
 
@@ -618,6 +594,11 @@ def add_hide_command(subparsers: argparse._SubParsersAction) -> None:
         help="BCH bit errors corrected per codeword (default: auto, measured on the cover)",
     )
     parser.add_argument("--enhance", action="store_true", help="remove noise and background voices (DCCRN) first")
+    parser.add_argument(
+        "--detectable-ok",
+        action="store_true",
+        help="accept a message above the covert capacity (up to the maximum): steganalysis can then detect the image",
+    )
     parser.add_argument("--passphrase-file", metavar="FILE", help="file holding the passphrase")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     _common_options(parser)

@@ -77,14 +77,18 @@ class CoverTooSmallError(InputError):
     """The payload's frame does not fit in the cover (exit code 2).
 
     Attributes:
-        fit_bytes: the largest audio file (bytes) that fits with the chosen code.
+        fit_bytes: the largest audio file (bytes) that fits with the chosen code (covertly,
+            unless the detectable mode was accepted).
         needed_bytes: the size of the audio file that was to be hidden.
+        detectable_fit_bytes: when the audio would fit in the detectable mode only, the largest
+            that fits there (else ``None``).
     """
 
-    def __init__(self, message: str, fit_bytes: int, needed_bytes: int) -> None:
+    def __init__(self, message: str, fit_bytes: int, needed_bytes: int, detectable_fit_bytes: int | None = None) -> None:
         super().__init__(message)
         self.fit_bytes = fit_bytes
         self.needed_bytes = needed_bytes
+        self.detectable_fit_bytes = detectable_fit_bytes
 
 
 @dataclasses.dataclass
@@ -204,17 +208,6 @@ def _margin(embedder: Embedder) -> float:
     return embedder.design_margin or RETRY_MARGIN
 
 
-def fill_capacity(bits: np.ndarray, capacity: int, seed: int = PROBE_SEED + 1) -> np.ndarray:
-    """``bits`` followed by seeded random bits up to ``capacity`` (the receiver ignores them).
-
-    With platform checks the whole capacity is embedded: a partly filled classical stego image
-    measured 2-3x the bit-error rate of a full one after a misaligned crop and JPEG (untouched
-    coefficients keep the cover's texture), and a full one behaves like the capacity probe.
-    """
-    filler = np.random.default_rng(seed).integers(0, 2, max(capacity - bits.size, 0), dtype=np.uint8)
-    return np.concatenate([bits.astype(np.uint8), filler])
-
-
 def _recovers(soft: np.ndarray, audio: bytes, passphrase: bytes) -> bool:
     try:
         recovered, _, _ = container.unpack(soft, passphrase)
@@ -223,10 +216,23 @@ def _recovers(soft: np.ndarray, audio: bytes, passphrase: bytes) -> bool:
     return recovered == audio
 
 
-def _fit_error(capacity: int, audio: bytes, t: int, m: int) -> CoverTooSmallError:
+def covert_capacity_bits(embedder: Embedder, width: int, height: int) -> int:
+    """Channel bits a ``width`` x ``height`` cover carries covertly: the embedder's
+    :attr:`~steganography.embedders.base.Embedder.covert_fraction` of its capacity."""
+    return int(embedder.covert_fraction * embedder.capacity_bits(width, height))
+
+
+def _fit_error(capacity: int, covert: int, audio: bytes, t: int, m: int, detectable_ok: bool) -> CoverTooSmallError:
     fit = container.max_payload_bytes(capacity, t, m)
+    if detectable_ok or container.frame_bits(len(audio), t, m) > capacity:
+        return CoverTooSmallError(f"cover too small: the audio takes {len(audio)} bytes but only {fit} bytes fit", fit, len(audio))
+    covert_fit = container.max_payload_bytes(covert, t, m)
     return CoverTooSmallError(
-        f"cover too small: the audio takes {len(audio)} bytes but only {fit} bytes fit", fit, len(audio)
+        f"too long to hide covertly: the audio takes {len(audio)} bytes, this cover hides {covert_fit} bytes "
+        f"undetectably and {fit} bytes detectably (add --detectable-ok to accept a detectable image)",
+        covert_fit,
+        len(audio),
+        detectable_fit_bytes=fit,
     )
 
 
@@ -240,6 +246,7 @@ def hide(
     bch_t: int | None = None,
     channels: list[Channel] | None = None,
     initial_code: tuple[int, int] | None = None,
+    detectable_ok: bool = False,
 ) -> HideResult:
     """Hide the audio file bytes ``audio`` in ``cover``.
 
@@ -267,14 +274,19 @@ def hide(
         channels: platform checks (see above); ``None``: single JPEGs at and above the target.
         initial_code: the ``(t, m)`` :func:`max_payload_bytes` chose for this
             embedder, cover and channels (saves probing the cover a second time).
+        detectable_ok: accept a frame above the covert capacity
+            (:func:`covert_capacity_bits`), up to the whole capacity.
+
+    Only the frame is embedded: the rest of the capacity is left as it is.
 
     Raises:
-        CoverTooSmallError: the frame does not fit.
+        CoverTooSmallError: the frame does not fit (covertly, unless ``detectable_ok``).
         InputError: no code makes the payload survive ``quality_target`` on this cover (or a
             given ``bch_t`` does not even survive the lossless stego image).
     """
     embedder = embedder.keyed(crypto.embedding_seed(passphrase))
     capacity = embedder.capacity_bits(*cover.size)
+    limit = capacity if detectable_ok else covert_capacity_bits(embedder, *cover.size)
     if capacity == 0:
         raise CoverTooSmallError(
             f"cover too small: the audio takes {len(audio)} bytes but a {cover.size[0]}x{cover.size[1]} cover holds none",
@@ -292,14 +304,14 @@ def hide(
         t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target, margin=_margin(embedder))
     else:
         t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
-        if container.frame_bits(len(audio), t, m) > capacity:
+        if container.frame_bits(len(audio), t, m) > limit:
             t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target)
     for attempt in range(STRONGER_CODE_ATTEMPTS + 1):
         frame = container.frame_bits(len(audio), t, m)
-        if frame > capacity:
-            raise _fit_error(capacity, audio, t, m)
+        if frame > limit:
+            raise _fit_error(capacity, limit, audio, t, m, detectable_ok)
         bits = container.pack(audio, meta, passphrase, t, m, METHOD_IDS.get(embedder.name, 0))
-        stego = embedder.embed(cover, fill_capacity(bits, capacity) if channels else bits)
+        stego = embedder.embed(cover, bits)
         # Exact bits need no decoding to be trusted; otherwise let the container try.
         direct = embedder.extract_soft(stego, capacity)
         lossless = np.array_equal(direct[: bits.size] > 0, bits.astype(bool)) or _recovers(direct, audio, passphrase)
@@ -327,22 +339,28 @@ def hide(
 
 
 def max_payload_bytes(
-    embedder: Embedder, cover: Image.Image, quality_target: int, channels: list[Channel] | None = None
+    embedder: Embedder,
+    cover: Image.Image,
+    quality_target: int,
+    channels: list[Channel] | None = None,
+    detectable_ok: bool = False,
 ) -> tuple[int, int, int]:
     """The largest audio file (bytes) :func:`hide` can put in ``cover``, and its BCH ``(t, m)``.
 
-    With ``channels`` this is the code :func:`hide` starts from (the same probe and margin).
+    Covertly (within :func:`covert_capacity_bits`) unless ``detectable_ok``. With ``channels``
+    this is the code :func:`hide` starts from (the same probe and margin).
     """
     capacity = embedder.capacity_bits(*cover.size)
+    limit = capacity if detectable_ok else covert_capacity_bits(embedder, *cover.size)
     if capacity == 0:  # nothing fits (e.g. smaller than the embedder's grid): no probe to measure
         return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
     if channels:
         rates = probe_bit_error_rates(embedder, cover, list(channels))
         t, m = choose_code(rates, quality_target, margin=_margin(embedder))
-        return container.max_payload_bytes(capacity, t, m), t, m
-    rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target, embedder.calibration_offsets))
-    t, m = choose_code(rates, quality_target)
-    return container.max_payload_bytes(capacity, t, m), t, m
+    else:
+        rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target, embedder.calibration_offsets))
+        t, m = choose_code(rates, quality_target)
+    return container.max_payload_bytes(limit, t, m), t, m
 
 
 def candidate_embedders(stego: Image.Image, passphrase: bytes) -> list[Embedder]:

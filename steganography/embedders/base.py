@@ -26,6 +26,10 @@ class Embedder(ABC):
     #: (``None``: the pipeline's default); larger where the rate of the actual stego image varies
     #: more around the probe's (few channel bits, few errors), so that ``hide`` rarely re-embeds.
     design_margin: float | None = None
+    #: Share of :meth:`capacity_bits` a message may fill and still pass for a clean photo (the
+    #: *covert* capacity, measured by ``benchmarks/steganalysis.py``); ``hide`` goes beyond it
+    #: only when the sender accepts a detectable image. 1.0 where no such limit was measured.
+    covert_fraction: float = 1.0
 
     @abstractmethod
     def capacity_bits(self, width: int, height: int) -> int:

@@ -1,29 +1,34 @@
-"""Classical robust hider: quantisation index modulation of 8x8 block-DCT luma coefficients.
+"""Classical robust hider: dithered quantisation index modulation of 8x8 block-DCT luma coefficients.
 
 Each hidden bit moves one low/mid-frequency DCT coefficient of an 8x8 luma block (Y of YCbCr,
-the channel JPEG keeps at full resolution) onto a lattice: even multiples of a step ``s`` for a
-0, odd multiples for a 1. A perturbation below ``s/2`` is harmless.
+the channel JPEG keeps at full resolution) onto a dithered lattice ``(k + d) * s``: ``k`` even
+for a 0, odd for a 1. A perturbation below ``s/2`` is harmless.
 
-The steps are aligned with JPEG: ``s`` is ``step_multiple`` times the entry of the JPEG luma
-quantisation table at ``quality_target`` (the *design* quality, the lowest the payload must
-survive). Every JPEG at a quality ``Q >= quality_target`` has table entries ``q <= s /
-step_multiple`` and moves a coefficient by at most ``q/2``; a chain of two such JPEGs by at most
-``q1/2 + q2/2``. With ``step_multiple = 2`` (the default) that is at most ``s/2`` in the worst
-case and far less on average, so plain nearest-lattice decoding survives any single JPEG and any
-two-JPEG chain whose qualities are at or above the design quality, without knowing them. With
-``step_multiple = 1`` (smaller changes, higher PSNR) only requantisation at one known quality is
-survived; the extractor then estimates the step each frequency was requantised with and decides
-against where the lattice points land after it (:func:`qim_soft_decision`). There is no random
-dither: it would break the alignment. Security comes from the encrypted payload, not from the
-embedding; seeded permutations of the positions only spread burst errors (clipped, saturated
-regions) over the whole bit string.
+The steps follow JPEG: ``s`` is ``step_multiple`` times the entry of the JPEG luma quantisation
+table at ``quality_target`` (the *design* quality, the lowest the payload must survive). Every
+JPEG at a quality ``Q >= quality_target`` has table entries ``q <= s / step_multiple`` and moves
+a coefficient by at most ``q/2``; a chain of two such JPEGs by at most ``q1/2 + q2/2``. With
+``step_multiple = 2`` (the default) that is at most ``s/2``, so plain nearest-lattice decoding
+survives any single JPEG and any two-JPEG chain whose qualities are at or above the design
+quality, without knowing them. (Smaller steps are refused: with the keyed dither, one
+requantisation at a step close to the lattice's merges neighbouring points of both parities.)
+
+Nothing is findable without the key, and two images of one key are not linkable:
+
+* the dither ``d`` of every position is keyed: scanning an image for a lattice finds none;
+* every image draws a random salt, recorded in its preamble; the payload's positions and
+  dither are keyed by the key *and* the salt;
+* a message changes as many coefficients as it has bits (the capacity is what the cover could
+  carry; the rest is left as it is), scattered over the whole grid in keyed order;
+* there is no change to the pixel histogram beyond the embedding itself.
 
 Crops: the block grid starts :data:`GRID_MARGIN` pixels inside the image and ends at least as
 far from the right and bottom edges, so cropping up to that many pixels from any edge removes
-no embedded block. A preamble on the first AC coefficient of 56 blocks of every 16x16-block tile
-(size-independent, whitened per tile) records the design, the step multiple and the grid's size
-in blocks, protected by a CRC-16; the receiver searches every grid origin within the margin
-(:func:`find_grid`) and keeps the one whose preamble checks.
+no embedded block. A preamble (salt, design, step multiple, grid size in blocks, CRC-16) sits
+in :data:`PREAMBLE_COPIES` whitened copies at keyed positions of the first
+:data:`PREAMBLE_FREQUENCIES` AC frequencies of the grid's top-left corner, on a fixed dithered
+lattice (:data:`PREAMBLE_QUALITY`); the receiver searches every grid origin within the margin
+(:func:`find_grid`), combines the copies softly and keeps the origin whose preamble checks.
 
 The luma change is added equally to R, G and B, which leaves Cb and Cr untouched. Rounding to
 uint8 and clipping to [0, 255] are corrected by a few projection passes (set the coefficients to
@@ -37,6 +42,7 @@ import binascii
 import copy
 import dataclasses
 import functools
+import hashlib
 
 import numpy as np
 from PIL import Image
@@ -63,30 +69,50 @@ JPEG_LUMA_TABLE = np.array(
 #: ITU-R BT.601 full-range luma weights, as used by JFIF/libjpeg.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
-#: Default seed of the position permutations (public: the receiver needs only the image).
+#: Default seed of the layout (the application passes one derived from the passphrase).
 DEFAULT_SEED = 0x57E6A
 #: Smallest lattice step in DCT units, so that pixel rounding alone (std ~0.3) cannot flip a bit.
 MIN_STEP = 4.0
 #: Lattice step in multiples of the design quality's JPEG table: 2 survives two-JPEG chains.
 DEFAULT_STEP_MULTIPLE = 2.0
-#: Pixel values within ``2 * HEADROOM`` of 0 or 255 are compressed halfway towards the middle
-#: before embedding (a soft knee, at most ``HEADROOM`` levels): near-saturated blocks otherwise
-#: clip after JPEG decoding and caused all bit errors of chains at the design quality.
-HEADROOM = 8
+#: Payload coefficients per bit by default (see ``spread`` of :class:`ClassicalEmbedder`).
+DEFAULT_SPREAD = 1
+#: Smallest step multiple: below 2 the keyed dither puts lattice points between JPEG grid points,
+#: where one requantisation can merge neighbours of both parities.
+MIN_STEP_MULTIPLE = 2.0
 #: Unused border (pixels) on every side of the block grid: crops up to this size lose no block.
 GRID_MARGIN = 16
-#: The preamble's step is ``PREAMBLE_STEP_MULTIPLE`` times the first AC entry at this quality.
-PREAMBLE_QUALITY = 30
+#: The preamble's lattice: ``PREAMBLE_STEP_MULTIPLE`` times the JPEG table at this quality (fixed:
+#: the receiver reads the preamble before it knows the design).
+PREAMBLE_QUALITY = 50
 PREAMBLE_STEP_MULTIPLE = 2.0
-#: Preamble tile: 16 x 16 blocks, of which :data:`PREAMBLE_BITS` carry one preamble bit each.
-PREAMBLE_TILE = 16
-#: Preamble fields: quality (7 bits), bits per block (6), step multiple in halves (3),
-#: grid columns (12), grid rows (12), then a CRC-16 of those 40 bits.
-_PREAMBLE_FIELDS = (("quality", 7), ("bits_per_block", 6), ("step_halves", 3), ("cols", 12), ("rows", 12))
+#: The preamble sits on the first :data:`PREAMBLE_FREQUENCIES` zig-zag AC frequencies of blocks in
+#: the grid's top-left corner: one copy of every bit within :data:`PREAMBLE_CORNER` x
+#: :data:`PREAMBLE_CORNER` blocks (so the smallest grid holds it), :data:`PREAMBLE_COPIES` in all
+#: within :data:`PREAMBLE_REGION` x :data:`PREAMBLE_REGION` blocks (soft-combined where present).
+PREAMBLE_FREQUENCIES = 5
+PREAMBLE_CORNER = 16
+PREAMBLE_REGION = 48
+PREAMBLE_COPIES = 6
+#: Preamble fields: a per-image salt (keys the payload's positions, signs and dither), quality
+#: (7 bits), bits per block (6), step multiple in halves (3), spread minus one (2), grid columns
+#: (12), grid rows (12), then a CRC-16 of those 64 bits.
+SALT_BITS = 22
+_PREAMBLE_FIELDS = (
+    ("salt", SALT_BITS), ("quality", 7), ("bits_per_block", 6), ("step_halves", 3), ("spread_minus_one", 2),
+    ("cols", 12), ("rows", 12),
+)  # fmt: skip
 PREAMBLE_FIELD_BITS = sum(width for _, width in _PREAMBLE_FIELDS)
 PREAMBLE_BITS = PREAMBLE_FIELD_BITS + 16
+#: Smallest grid (blocks per side): the corner that holds one copy of the preamble.
+MIN_GRID_BLOCKS = PREAMBLE_CORNER
 #: Largest grid (blocks per side) the preamble can record.
 MAX_GRID_BLOCKS = 2**12 - 1
+#: Most payload coefficients one bit may be spread over (see :class:`ClassicalEmbedder`).
+MAX_SPREAD = 4
+#: Covert capacity: the share of the capacity a message may fill while DCTR + FLD steganalysis
+#: of the platform's JPEG stays near chance (README, "Covertness"; ``benchmarks/steganalysis.py``).
+COVERT_FRACTION = 0.06
 
 
 def zigzag_order(size: int = 8) -> list[tuple[int, int]]:
@@ -159,43 +185,42 @@ def blocks_to_image(blocks: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return blocks.reshape(rows, cols, 8, 8).transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
 
 
-def _preamble_step() -> float:
-    return float(lattice_steps(PREAMBLE_QUALITY, 1, PREAMBLE_STEP_MULTIPLE)[0])
-
-
 @dataclasses.dataclass(frozen=True)
 class Preamble:
-    """What the receiver reads first: the design and the block grid of the embedding."""
+    """What the receiver reads first: the image's salt, the design and the block grid."""
 
+    salt: int
     quality: int
     bits_per_block: int
     step_multiple: float
+    spread: int
     cols: int
     rows: int
 
     def __post_init__(self) -> None:
+        if not 1 <= self.spread <= MAX_SPREAD:
+            raise ValueError(f"spread must be in 1..{MAX_SPREAD}, got {self.spread}")
         halves = self.step_multiple * 2
+        if not 0 <= self.salt < 2**SALT_BITS:
+            raise ValueError(f"salt {self.salt} is not a {SALT_BITS}-bit number")
         if not (1 <= self.quality <= 100 and 1 <= self.bits_per_block <= 63):
             raise ValueError(f"bad quality {self.quality} or bits per block {self.bits_per_block}")
-        if halves != round(halves) or not 1 <= halves <= 7:
-            raise ValueError(f"step_multiple must be a multiple of 0.5 in 0.5..3.5, got {self.step_multiple}")
-        if not (PREAMBLE_TILE <= self.cols <= MAX_GRID_BLOCKS and PREAMBLE_TILE <= self.rows <= MAX_GRID_BLOCKS):
-            raise ValueError(f"grid of {self.cols}x{self.rows} blocks outside {PREAMBLE_TILE}..{MAX_GRID_BLOCKS}")
+        if halves != round(halves) or not 2 * MIN_STEP_MULTIPLE <= halves <= 7:
+            raise ValueError(f"step_multiple must be a multiple of 0.5 in {MIN_STEP_MULTIPLE}..3.5, got {self.step_multiple}")
+        if not (MIN_GRID_BLOCKS <= self.cols <= MAX_GRID_BLOCKS and MIN_GRID_BLOCKS <= self.rows <= MAX_GRID_BLOCKS):
+            raise ValueError(f"grid of {self.cols}x{self.rows} blocks outside {MIN_GRID_BLOCKS}..{MAX_GRID_BLOCKS}")
 
     def to_bits(self) -> np.ndarray:
         """:data:`PREAMBLE_BITS` bits: the fields MSB first, then their CRC-16."""
-        values = {
-            "quality": self.quality,
-            "bits_per_block": self.bits_per_block,
+        values = dataclasses.asdict(self) | {
             "step_halves": round(2 * self.step_multiple),
-            "cols": self.cols,
-            "rows": self.rows,
+            "spread_minus_one": self.spread - 1,
         }
         word = 0
         for name, width in _PREAMBLE_FIELDS:
             word = (word << width) | values[name]
         word = (word << 16) | binascii.crc_hqx(word.to_bytes(PREAMBLE_FIELD_BITS // 8, "big"), 0xFFFF)
-        return ((word >> np.arange(PREAMBLE_BITS - 1, -1, -1)) & 1).astype(np.uint8)
+        return np.array([(word >> shift) & 1 for shift in range(PREAMBLE_BITS - 1, -1, -1)], dtype=np.uint8)
 
     @classmethod
     def from_bits(cls, bits: np.ndarray) -> Preamble | None:
@@ -211,10 +236,10 @@ class Preamble:
         for name, width in _PREAMBLE_FIELDS:
             shift -= width
             values[name] = (fields_word >> shift) & ((1 << width) - 1)
+        step_multiple = values.pop("step_halves") / 2
+        spread = values.pop("spread_minus_one") + 1
         try:
-            return cls(
-                values["quality"], values["bits_per_block"], values["step_halves"] / 2, values["cols"], values["rows"]
-            )
+            return cls(step_multiple=step_multiple, spread=spread, **values)
         except ValueError:
             return None
 
@@ -224,131 +249,180 @@ def grid_size(width: int, height: int) -> tuple[int, int]:
     return max((width - 2 * GRID_MARGIN) // 8, 0), max((height - 2 * GRID_MARGIN) // 8, 0)
 
 
-@functools.lru_cache(maxsize=8)
-def _tile_slots(seed: int) -> np.ndarray:
-    """Preamble bit index of each block of a tile (row-major, ``-1``: no preamble bit there)."""
-    slots = np.full(PREAMBLE_TILE * PREAMBLE_TILE, -1, dtype=np.int64)
-    slots[interleaver_permutation(PREAMBLE_TILE * PREAMBLE_TILE, seed + 2)[:PREAMBLE_BITS]] = np.arange(PREAMBLE_BITS)
-    slots.flags.writeable = False
-    return slots
+def keyed_uniform(seed: int, index: np.ndarray) -> np.ndarray:
+    """Keyed pseudo-random numbers in [0, 1), one per ``index`` (a 64-bit mix of seed and index).
 
-
-def _tile_whitening(tile_rows: np.ndarray, tile_cols: np.ndarray, slots: np.ndarray, seed: int) -> np.ndarray:
-    """Pseudo-random 0/1 mask XORed onto each preamble bit, from its tile and slot (a hash).
-
-    Different in every tile, so that flat or repetitive content, which reads the same in every
-    tile, cannot pass as a consistent preamble.
+    A pure function of its inputs (no library random stream), so stego images stay readable
+    across numpy versions.
     """
-    key = (
-        tile_rows.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        ^ tile_cols.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
-        ^ slots.astype(np.uint64) * np.uint64(0x165667B19E3779F9)
-        ^ np.uint64(seed)
-    )
+    key = index.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(seed & (2**64 - 1))
     key ^= key >> np.uint64(31)
     key *= np.uint64(0xBF58476D1CE4E5B9)
     key ^= key >> np.uint64(29)
-    return ((key >> np.uint64(17)) & np.uint64(1)).astype(np.uint8)
+    key *= np.uint64(0x94D049BB133111EB)
+    key ^= key >> np.uint64(32)
+    return (key >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
-def preamble_positions(cols: int, rows: int, seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blocks (row-major indices), preamble bit index and whitening bit of every preamble position.
-
-    Every block of the grid whose position in its 16 x 16-block tile is one of the tile's
-    :data:`PREAMBLE_BITS` slots carries that preamble bit on its first AC coefficient.
-    """
-    row, col = np.divmod(np.arange(rows * cols, dtype=np.int64), cols)
-    slots = _tile_slots(seed)[(row % PREAMBLE_TILE) * PREAMBLE_TILE + col % PREAMBLE_TILE]
-    used = slots >= 0
-    blocks, slots = np.flatnonzero(used), slots[used]
-    whitening = _tile_whitening(row[used] // PREAMBLE_TILE, col[used] // PREAMBLE_TILE, slots, seed)
-    return blocks, slots, whitening
+def message_salt(seed: int, bits: np.ndarray) -> int:
+    """A :data:`SALT_BITS`-bit salt of one message: a keyed hash of its bits (the application's
+    frames differ in every message, their AES salt and nonce being random), so that
+    :meth:`ClassicalEmbedder.embed` is a function of its inputs."""
+    digest = hashlib.sha256(seed.to_bytes(8, "big") + np.packbits(bits).tobytes() + bits.size.to_bytes(8, "big"))
+    return int.from_bytes(digest.digest()[:4], "big") >> (32 - SALT_BITS)
 
 
-def _qim_margin(values: np.ndarray, step: float) -> np.ndarray:
-    """Plain QIM soft bits (sign: parity of the nearest lattice point; size: margin in [0, 1])."""
-    ratio = values / step
+def salted_seed(seed: int, salt: int) -> int:
+    """The seed of one image's payload layout and dither: the key's ``seed`` and the image's salt."""
+    return int(hashlib.sha256(f"stegavox/classical/{seed}/{salt}".encode()).hexdigest()[:15], 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreambleLayout:
+    """Where the preamble's copies sit, keyed by the seed alone (grid block row and column,
+    zig-zag AC index), which bit each carries, its whitening bit, its lattice step and dither."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    frequency: np.ndarray
+    bit: np.ndarray
+    whitening: np.ndarray
+    step: np.ndarray
+    dither: np.ndarray
+
+    def present(self, cols: int, rows: int) -> np.ndarray:
+        """Which copies lie inside a grid of ``cols`` x ``rows`` blocks."""
+        return (self.rows < rows) & (self.cols < cols)
+
+
+@functools.lru_cache(maxsize=8)
+def preamble_layout(seed: int = DEFAULT_SEED) -> PreambleLayout:
+    """The :class:`PreambleLayout` of ``seed``: one copy of every bit at distinct keyed positions of
+    the :data:`PREAMBLE_CORNER` corner, the other copies anywhere else in the
+    :data:`PREAMBLE_REGION` region."""
+    per_block = PREAMBLE_FREQUENCIES
+    corner = np.arange(PREAMBLE_CORNER**2 * per_block)
+    first = corner[interleaver_permutation(corner.size, seed + 2)[:PREAMBLE_BITS]]
+    block, frequency = np.divmod(first, per_block)
+    first_rows, first_cols = np.divmod(block, PREAMBLE_CORNER)
+    region = np.arange(PREAMBLE_REGION**2 * per_block)
+    block, frequency_rest = np.divmod(region, per_block)
+    rows_rest, cols_rest = np.divmod(block, PREAMBLE_REGION)
+    taken = np.zeros(region.size, dtype=bool)
+    taken[(first_rows * PREAMBLE_REGION + first_cols) * per_block + frequency] = True
+    free = np.flatnonzero(~taken)
+    rest = free[interleaver_permutation(free.size, seed + 3)[: (PREAMBLE_COPIES - 1) * PREAMBLE_BITS]]
+    rows = np.concatenate([first_rows, rows_rest[rest]])
+    cols = np.concatenate([first_cols, cols_rest[rest]])
+    frequency = np.concatenate([frequency, frequency_rest[rest]])
+    copies = np.arange(rows.size)
+    layout = PreambleLayout(
+        rows=rows,
+        cols=cols,
+        frequency=frequency,
+        bit=copies % PREAMBLE_BITS,
+        whitening=(keyed_uniform(seed + 4, copies) < 0.5).astype(np.uint8),
+        step=lattice_steps(PREAMBLE_QUALITY, PREAMBLE_FREQUENCIES, PREAMBLE_STEP_MULTIPLE)[frequency],
+        dither=keyed_uniform(seed + 5, copies),
+    )
+    for array in dataclasses.astuple(layout):
+        array.flags.writeable = False
+    return layout
+
+
+def dithered_qim_targets(values: np.ndarray, bits: np.ndarray, steps: np.ndarray, dither: np.ndarray) -> np.ndarray:
+    """The nearest point of the dithered lattice ``(dither + k) * step`` whose index ``k`` has the
+    parity of each bit."""
+    ratio = values / steps - dither
+    return (2.0 * np.round((ratio - bits) / 2.0) + bits + dither) * steps
+
+
+def dithered_qim_margin(values: np.ndarray, steps: np.ndarray, dither: np.ndarray) -> np.ndarray:
+    """Soft bits of dithered QIM: the parity of the nearest lattice index as the sign, the
+    distance from the decision boundary as the size (1 on a lattice point, 0 halfway)."""
+    ratio = values / steps - dither
     nearest = np.round(ratio)
     return np.where(np.mod(nearest, 2.0) == 1.0, 1.0, -1.0) * (1.0 - 2.0 * np.abs(ratio - nearest))
 
 
-def _first_ac_map(luma: np.ndarray) -> np.ndarray:
-    """First AC coefficient (frequency (0, 1)) of the 8x8 block at every top-left pixel."""
-    matrix = _dct_matrix()
-    windows = np.lib.stride_tricks.sliding_window_view(luma, 8, axis=0) @ matrix[0].astype(np.float32)
-    return np.lib.stride_tricks.sliding_window_view(windows, 8, axis=1) @ matrix[1].astype(np.float32)
+def _block_coefficients(luma: np.ndarray, top: np.ndarray, left: np.ndarray, frequency: np.ndarray) -> np.ndarray:
+    """The DCT coefficient of AC index ``frequency`` of the 8x8 block at each pixel ``(top, left)``."""
+    offsets = np.arange(8)
+    windows = luma[top[:, None, None] + offsets[:, None], left[:, None, None] + offsets]
+    return np.einsum("pk,pk->p", windows.reshape(-1, 64), dct_basis(AC_POSITIONS[frequency]))
 
 
 def find_grid(luma: np.ndarray, seed: int = DEFAULT_SEED, max_offset: int = GRID_MARGIN) -> tuple[int, int, Preamble] | None:
     """``(x, y, preamble)``: the grid origin in ``luma`` and the preamble read there, or ``None``.
 
     Every origin ``0..max_offset`` in each direction is tried (a crop of ``c`` pixels from the
-    left moves the origin from :data:`GRID_MARGIN` to ``GRID_MARGIN - c``): the preamble bits of
-    all whole blocks are combined softly (whitening removed) and decoded; among the origins
-    whose preamble passes its CRC and fits the image, the one with the largest mean QIM margin
-    in favour of the decoded bits wins.
+    left moves the origin from :data:`GRID_MARGIN` to ``GRID_MARGIN - c``): the copies of each
+    preamble bit inside the image are combined softly (whitening removed) and decoded; among the
+    origins whose preamble passes its CRC and fits the image, the one with the largest mean
+    margin in favour of the decoded bits wins.
     """
     height, width = luma.shape
-    if height < 8 * PREAMBLE_TILE + GRID_MARGIN or width < 8 * PREAMBLE_TILE + GRID_MARGIN:
+    smallest = 8 * MIN_GRID_BLOCKS + GRID_MARGIN
+    if height < smallest or width < smallest:
         return None
-    coefficient = _first_ac_map(luma.astype(np.float32))
-    step = _preamble_step()
-    all_blocks, all_slots, all_whitening = preamble_positions(width // 8, height // 8, seed)
-    all_row, all_col = np.divmod(all_blocks, width // 8)
-    all_sign = 1.0 - 2.0 * all_whitening.astype(np.float32)
+    layout = preamble_layout(seed)
+    sign = 1.0 - 2.0 * layout.whitening
+    slack = GRID_MARGIN // 8
     best = None
-    for y in range(min(max_offset, height - 8 * PREAMBLE_TILE - GRID_MARGIN) + 1):
-        for x in range(min(max_offset, width - 8 * PREAMBLE_TILE - GRID_MARGIN) + 1):
+    for y in range(min(max_offset, height - smallest) + 1):
+        for x in range(min(max_offset, width - smallest) + 1):
             # Only blocks inside the sender's grid whatever the crop (it ends at least
             # GRID_MARGIN pixels before the uncropped right and bottom edges).
             cols, rows = (width - x - GRID_MARGIN) // 8, (height - y - GRID_MARGIN) // 8
-            inside = (all_row < rows) & (all_col < cols)
-            row, col = all_row[inside], all_col[inside]
-            soft = _qim_margin(coefficient[y + 8 * row, x + 8 * col], step) * all_sign[inside]
-            combined = np.bincount(all_slots[inside], weights=soft, minlength=PREAMBLE_BITS)
+            inside = layout.present(cols, rows)
+            values = _block_coefficients(
+                luma, y + 8 * layout.rows[inside], x + 8 * layout.cols[inside], layout.frequency[inside]
+            )
+            soft = dithered_qim_margin(values, layout.step[inside], layout.dither[inside]) * sign[inside]
+            combined = np.bincount(layout.bit[inside], weights=soft, minlength=PREAMBLE_BITS)
             preamble = Preamble.from_bits((combined > 0).astype(np.uint8))
-            slack = GRID_MARGIN // 8
             if preamble is None or not (cols <= preamble.cols <= cols + slack and rows <= preamble.rows <= rows + slack):
                 continue
             # Mean margin in the decoded bits' favour: highest on the exact origin (an origin
             # one pixel off may still decode, with smaller margins).
-            score = float(np.mean(soft * np.where(combined > 0, 1.0, -1.0)[all_slots[inside]]))
+            score = float(np.mean(soft * np.where(combined > 0, 1.0, -1.0)[layout.bit[inside]]))
             if best is None or score > best[0]:
                 best = (score, x, y, preamble)
     return None if best is None else best[1:]
 
 
-def soft_knee(rgb: np.ndarray, headroom: float) -> np.ndarray:
-    """``rgb`` with values within ``2 * headroom`` of 0 or 255 moved halfway towards the middle, rounded."""
-    if headroom <= 0:
-        return rgb
-    low, high = 2.0 * headroom, 255.0 - 2.0 * headroom
-    out = np.where(rgb > high, high + (rgb - high) / 2, rgb)
-    return np.round(np.where(rgb < low, low - (low - rgb) / 2, out)).astype(rgb.dtype)
-
-
 class ClassicalEmbedder(Embedder):
-    """JPEG-aligned QIM in the 8x8 block DCT of the luma channel.
+    """JPEG-range dithered QIM in the 8x8 block DCT of the luma channel.
 
     Args:
         quality_target: lowest JPEG quality the embedding is designed to survive (the design
             quality; a platform profile passes its lowest reported quality minus a margin).
             Lower means larger steps: more robust, more visible.
-        bits_per_block: coefficients used per 8x8 block, taken in zig-zag order after the DC.
-            Raw capacity is about ``bits_per_block * ((width - 32) // 8) * ((height - 32) // 8)``.
-        seed: seed of the permutations placing the preamble and spreading consecutive bits
-            over the image (sender and receiver must agree; the default is public).
+        bits_per_block: coefficients per 8x8 block that may carry a bit, taken in zig-zag order
+            after the DC. The capacity is about ``bits_per_block * ((width - 32) // 8) *
+            ((height - 32) // 8)``; a message changes only as many coefficients as it has bits.
+        seed: key of the layout (preamble positions, whitening and dither; with the image's salt,
+            the payload's positions and dither). Sender and receiver must agree; the application
+            derives it from the passphrase.
         iterations: projection passes correcting rounding and clipping to uint8 (blocks where
             rounding cancelled a change are rounded with a seeded dither on the next pass).
         step_multiple: lattice step in JPEG table entries at ``quality_target`` (a multiple of
-            0.5 in 0.5..3.5): 2 survives two-JPEG chains at or above ``quality_target`` with plain
-            decoding; 1 survives one JPEG at a known quality (requantisation-aware decoding).
+            0.5 in 2..3.5): 2 survives two-JPEG chains at or above ``quality_target``; more
+            leaves a margin for crops that misalign the JPEG grid.
+        spread: payload coefficients per bit: the bit sets the projection of their values (in
+            lattice steps) on a keyed ±1/sqrt(spread) direction onto the dithered lattice, and
+            the change that moves the projection is shared among them in inverse proportion to
+            their UERD cost (:func:`uerd_costs`): textured blocks take most of it, smooth ones
+            little (spread-transform dither modulation; 1 is plain QIM on one coefficient).
+        salt: the image's salt (``None``: :func:`message_salt` of the key and the bits, as the
+            application uses it: a frame's bits are fresh random-looking bits for every message).
 
-    The receiver reads the design and the grid from the stego image itself; this instance's
-    settings do not matter for extraction (except ``seed``).
+    The receiver reads the salt, the design and the grid from the stego image itself; this
+    instance's settings do not matter for extraction (except ``seed``).
     """
 
     name = "classical"
+    covert_fraction = COVERT_FRACTION
 
     def __init__(
         self,
@@ -357,6 +431,8 @@ class ClassicalEmbedder(Embedder):
         seed: int = DEFAULT_SEED,
         iterations: int = 3,
         step_multiple: float = DEFAULT_STEP_MULTIPLE,
+        spread: int = DEFAULT_SPREAD,
+        salt: int | None = None,
     ) -> None:
         if not 1 <= bits_per_block <= 63:
             raise ValueError(f"bits_per_block must be in 1..63, got {bits_per_block}")
@@ -364,29 +440,34 @@ class ClassicalEmbedder(Embedder):
             raise ValueError(f"quality_target must be in 1..100, got {quality_target}")
         if iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {iterations}")
-        if 2 * step_multiple != round(2 * step_multiple) or not 0.5 <= step_multiple <= 3.5:
-            raise ValueError(f"step_multiple must be a multiple of 0.5 in 0.5..3.5, got {step_multiple}")
+        if 2 * step_multiple != round(2 * step_multiple) or not MIN_STEP_MULTIPLE <= step_multiple <= 3.5:
+            raise ValueError(f"step_multiple must be a multiple of 0.5 in {MIN_STEP_MULTIPLE}..3.5, got {step_multiple}")
+        if not 1 <= spread <= MAX_SPREAD:
+            raise ValueError(f"spread must be in 1..{MAX_SPREAD}, got {spread}")
+        if salt is not None and not 0 <= salt < 2**SALT_BITS:
+            raise ValueError(f"salt must be a {SALT_BITS}-bit number, got {salt}")
         self.quality_target = quality_target
         self.bits_per_block = bits_per_block
         self.seed = seed
         self.iterations = iterations
         self.step_multiple = float(step_multiple)
+        self.spread = spread
+        self.salt = salt
         #: QIM step of each used AC position.
         self.steps = lattice_steps(quality_target, bits_per_block, self.step_multiple)
-        #: Preamble step (its coefficient is the first AC position).
-        self.preamble_step = _preamble_step()
 
     def keyed(self, seed: int) -> ClassicalEmbedder:
-        """A copy whose preamble positions, whitening and bit order are keyed by ``seed``."""
+        """A copy whose layout (preamble, and with the salt the payload's) is keyed by ``seed``."""
         keyed = copy.copy(self)
         keyed.seed = seed
         return keyed
 
     def capacity_bits(self, width: int, height: int) -> int:
         cols, rows = grid_size(width, height)
-        if cols < PREAMBLE_TILE or rows < PREAMBLE_TILE or max(cols, rows) > MAX_GRID_BLOCKS:
+        if min(cols, rows) < MIN_GRID_BLOCKS or max(cols, rows) > MAX_GRID_BLOCKS:
             return 0
-        return rows * cols * self.bits_per_block - preamble_positions(cols, rows, self.seed)[0].size
+        slots = rows * cols * self.bits_per_block - _preamble_payload_slots(cols, rows, self.bits_per_block, self.seed).size
+        return slots // self.spread
 
     def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
         bits = np.asarray(bits, dtype=np.uint8).ravel()
@@ -397,22 +478,27 @@ class ClassicalEmbedder(Embedder):
         if bits.size and bits.max() > 1:
             raise ValueError("bits must be 0 or 1")
         cols, rows = grid_size(width, height)
-        preamble = Preamble(self.quality_target, self.bits_per_block, self.step_multiple, cols, rows)
-        preamble_blocks, slots, whitening = preamble_positions(cols, rows, self.seed)
-        block, coefficient = _payload_layout(cols, rows, self.bits_per_block, self.seed)
-        block = np.concatenate([preamble_blocks, block[: bits.size]])
-        count = preamble_blocks.size
-        coefficient = np.concatenate([np.zeros(count, dtype=np.int64), coefficient[: bits.size]])
-        steps = np.concatenate([np.full(count, self.preamble_step), self.steps[coefficient[count:]]])
-        wanted = np.concatenate([preamble.to_bits()[slots] ^ whitening, bits])
-        steps, wanted = steps.astype(np.float32), wanted.astype(np.float32)
-        basis = dct_basis(AC_POSITIONS[: self.bits_per_block])
+        salt = self.salt if self.salt is not None else message_salt(self.seed, bits)
+        preamble = Preamble(salt, self.quality_target, self.bits_per_block, self.step_multiple, self.spread, cols, rows)
+        layout = preamble_layout(self.seed)
+        present = layout.present(cols, rows)
+        positions = _payload_positions(cols, rows, self.bits_per_block, self.seed, salt)[: bits.size * self.spread]
+        payload_block, payload_coefficient = np.divmod(positions, self.bits_per_block)
+        block = np.concatenate([(layout.rows * cols + layout.cols)[present], payload_block])
+        coefficient = np.concatenate([layout.frequency[present], payload_coefficient])
+        steps = np.concatenate([layout.step[present], self.steps[payload_coefficient]]).astype(np.float32)
+        basis = dct_basis(AC_POSITIONS[: max(self.bits_per_block, PREAMBLE_FREQUENCIES)])
 
-        rgb = soft_knee(np.array(cover.convert("RGB"), dtype=np.float32), HEADROOM)
+        rgb = np.array(cover.convert("RGB"), dtype=np.float32)
         region = rgb[GRID_MARGIN : GRID_MARGIN + rows * 8, GRID_MARGIN : GRID_MARGIN + cols * 8]
-        values = (luma_blocks(region) @ basis.T)[block, coefficient]
-        # Nearest multiple of the step whose parity is the bit.
-        target = (2.0 * np.round((values / steps - wanted) / 2.0) + wanted) * steps
+        luma = luma_blocks(region)
+        values = (luma @ basis.T)[block, coefficient]
+        count = int(present.sum())
+        preamble_bits = (preamble.to_bits()[layout.bit] ^ layout.whitening)[present].astype(np.float32)
+        target = np.concatenate([
+            dithered_qim_targets(values[:count], preamble_bits, steps[:count], layout.dither[present].astype(np.float32)),
+            values[count:] + self._spread_changes(luma, rows, cols, positions, values[count:], bits, salt),
+        ])  # fmt: skip
         generator = np.random.default_rng(self.seed)
         stuck_blocks = None
         for _ in range(self.iterations):
@@ -435,6 +521,30 @@ class ClassicalEmbedder(Embedder):
             stuck_blocks[block[residual > 0.25 * steps]] = 1.0
         return Image.fromarray(rgb.astype(np.uint8), mode="RGB")
 
+    def _spread_changes(
+        self, luma: np.ndarray, rows: int, cols: int, positions: np.ndarray, values: np.ndarray, bits: np.ndarray, salt: int
+    ) -> np.ndarray:
+        """Changes (DCT units) of the payload ``positions`` that put each group's projection on
+        the dithered lattice point of its bit at the least UERD cost."""
+        per_block, spread = self.bits_per_block, self.spread
+        coefficient = positions % per_block
+        steps = self.steps[coefficient]
+        direction = _spread_direction(self.seed, salt, positions, spread)
+        projection = (direction * values / steps).reshape(-1, spread).sum(axis=1)
+        wanted = dithered_qim_targets(projection, bits.astype(np.float64), np.ones(bits.size), _group_dither(self.seed, salt, positions, spread))
+        if spread == 1:
+            return ((wanted - projection) * steps).astype(np.float32)
+        table = jpeg_luma_quantisation(self.quality_target).ravel().astype(np.float64)
+        frequency = AC_POSITIONS[coefficient, 0] * 8 + AC_POSITIONS[coefficient, 1]
+        costs = uerd_costs(luma @ _block_dct_basis().T, rows, cols, table)[positions // per_block, frequency]
+        # Least sum of cost x (change / step)^2 moving the projection by (wanted - projection).
+        ease = np.where(np.isfinite(costs), 1.0 / np.maximum(costs, 1e-12), 0.0).reshape(-1, spread)
+        weight = ease * (direction.reshape(-1, spread) ** 2)
+        ease = np.where(weight.sum(axis=1, keepdims=True) > 0, ease, 1.0)  # all wet: share equally
+        weight = ease * (direction.reshape(-1, spread) ** 2)
+        share = ease * direction.reshape(-1, spread) / weight.sum(axis=1, keepdims=True)
+        return ((wanted - projection)[:, None] * share).ravel().astype(np.float32) * steps
+
     def read_preamble(self, stego: Image.Image) -> tuple[int, int, Preamble] | None:
         """The grid origin ``(x, y)`` in ``stego`` and its :class:`Preamble`, or ``None``."""
         rgb = np.asarray(stego.convert("RGB"), dtype=np.float32)
@@ -451,36 +561,31 @@ class ClassicalEmbedder(Embedder):
         if found is None:
             return np.zeros(0, dtype=np.float32)
         x, y, preamble = found
-        cols, rows = preamble.cols, preamble.rows
+        cols, rows, per_block = preamble.cols, preamble.rows, preamble.bits_per_block
         # Blocks a crop cut off (beyond the margin) read as flat: their soft values are zeroed.
         height, width = luma.shape
         padded = np.zeros((y + 8 * rows, x + 8 * cols), dtype=np.float32)
         visible = luma[: padded.shape[0], : padded.shape[1]]
         padded[: visible.shape[0], : visible.shape[1]] = visible
-        region = padded[y:, x:]
-        blocks = image_to_blocks(region)
-        block, coefficient = _payload_layout(cols, rows, preamble.bits_per_block, self.seed)
-        steps = lattice_steps(preamble.quality, preamble.bits_per_block, preamble.step_multiple).astype(np.float32)
-        used = blocks @ dct_basis(AC_POSITIONS[: preamble.bits_per_block]).T
-        if preamble.step_multiple >= 2:
-            jpeg_steps = steps
-        else:
-            jpeg_steps = np.array(
-                [estimate_quantisation_step(used[:, i], step) for i, step in enumerate(steps)], dtype=np.float32
-            )
-        soft = qim_soft_decision(used[block, coefficient], steps[coefficient], jpeg_steps[coefficient]).astype(np.float32)
+        used = image_to_blocks(padded[y:, x:]) @ dct_basis(AC_POSITIONS[:per_block]).T
+        spread = preamble.spread
+        positions = _payload_positions(cols, rows, per_block, self.seed, preamble.salt)
+        positions = positions[: positions.size // spread * spread]
+        block, coefficient = np.divmod(positions, per_block)
+        steps = lattice_steps(preamble.quality, per_block, preamble.step_multiple)
+        direction = _spread_direction(self.seed, preamble.salt, positions, spread)
+        projection = (direction * used[block, coefficient] / steps[coefficient]).reshape(-1, spread).sum(axis=1)
+        dither = _group_dither(self.seed, preamble.salt, positions, spread)
+        soft = dithered_qim_margin(projection, np.ones(projection.size), dither).astype(np.float32)
         row, col = np.divmod(block, cols)
-        soft[(y + 8 * row + 8 > height) | (x + 8 * col + 8 > width)] = 0.0
+        cut = ((y + 8 * row + 8 > height) | (x + 8 * col + 8 > width)).reshape(-1, spread).any(axis=1)
+        soft[cut] = 0.0
         return soft
 
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
-        """Soft bits: the signed, normalised margin ``(d0 - d1) / (d0 + d1)`` in [-1, 1].
-
-        ``d0`` and ``d1`` are the distances of the observed coefficient to the nearest value a
-        0 or a 1 can take: the lattice points ``k * step``, or, for ``step_multiple < 2`` after
-        JPEG with step ``q`` (estimated per frequency by :func:`estimate_quantisation_step`),
-        the points ``q * round(k * step / q)`` that requantisation moved them to. Bits beyond
-        the image's capacity (or all of them, without a readable preamble) come back as 0.
+        """Soft bits in [-1, 1] (:func:`dithered_qim_margin`): the parity of the nearest dithered
+        lattice point as the sign, the distance from the decision boundary as the size. Bits
+        beyond the image's capacity (or all of them, without a readable preamble) come back as 0.
         """
         everything = self.extract_soft_all(stego)
         soft = np.zeros(num_bits, dtype=np.float32)
@@ -490,74 +595,55 @@ class ClassicalEmbedder(Embedder):
 
 
 @functools.lru_cache(maxsize=16)
-def _payload_layout(cols: int, rows: int, bits_per_block: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Block and coefficient index of every payload position, in order (cached, read-only).
+def _preamble_payload_slots(cols: int, rows: int, bits_per_block: int, seed: int) -> np.ndarray:
+    """Payload position indices (``block * bits_per_block + coefficient``) the preamble occupies."""
+    layout = preamble_layout(seed)
+    present = layout.present(cols, rows) & (layout.frequency < bits_per_block)
+    return (layout.rows * cols + layout.cols)[present] * bits_per_block + layout.frequency[present]
 
-    Every position but the preamble's, in an order that scatters consecutive bits over the image.
+
+@functools.lru_cache(maxsize=16)
+def _payload_positions(cols: int, rows: int, bits_per_block: int, seed: int, salt: int) -> np.ndarray:
+    """Position index (``block * bits_per_block + coefficient``) of every payload bit, in order
+    (cached, read-only): every position but the preamble's, in an order keyed by the seed and
+    the image's salt that scatters consecutive bits over the image."""
+    order = interleaver_permutation(rows * cols * bits_per_block, salted_seed(seed, salt))
+    order = order[~np.isin(order, _preamble_payload_slots(cols, rows, bits_per_block, seed))]
+    order.flags.writeable = False
+    return order
+
+
+def _spread_direction(seed: int, salt: int, positions: np.ndarray, spread: int) -> np.ndarray:
+    """Keyed ±1/sqrt(spread) weight of each payload position in its group's projection (1 alone)."""
+    if spread == 1:
+        return np.ones(positions.size)
+    signs = np.where(keyed_uniform(salted_seed(seed, salt) + 2, positions) < 0.5, -1.0, 1.0)
+    return signs / np.sqrt(spread)
+
+
+def _group_dither(seed: int, salt: int, positions: np.ndarray, spread: int) -> np.ndarray:
+    """Dither (in steps) of each group's projection, keyed by the seed, the image's salt and the
+    group's first position."""
+    return keyed_uniform(salted_seed(seed, salt) + 1, positions[::spread])
+
+
+def uerd_costs(coefficients: np.ndarray, rows: int, cols: int, table: np.ndarray) -> np.ndarray:
+    """UERD costs (Guo et al. 2015) of a one-step change of each DCT coefficient.
+
+    ``coefficients`` are the 8x8 DCTs of a ``rows`` x ``cols`` grid of blocks (``(blocks, 64)``,
+    row-major frequencies, DCT units); ``table`` the JPEG table (64) they are counted in. The
+    cost is the frequency's step (the DC: the mean of its two neighbours') over the block's AC
+    energy (the sum of its dequantised AC magnitudes) plus a quarter of its eight neighbours'
+    (edges mirrored); a block without energy is wet (infinite cost).
     """
-    preamble_blocks = preamble_positions(cols, rows, seed)[0]
-    order = interleaver_permutation(rows * cols * bits_per_block, seed + 1)
-    order = order[~np.isin(order, preamble_blocks * bits_per_block)]
-    block, coefficient = order // bits_per_block, order % bits_per_block
-    block.flags.writeable = coefficient.flags.writeable = False
-    return block, coefficient
-
-
-def estimate_quantisation_step(values: np.ndarray, lattice_step: float, min_samples: int = 64) -> float:
-    """The JPEG quantisation step that ``values`` (one DCT frequency, all blocks) went through.
-
-    JPEG leaves every coefficient on a multiple of its step ``q`` (up to decoding noise of a few
-    tenths), so the phases ``2 pi c / q`` of the non-zero coefficients concentrate at 0: their
-    mean cosine is a grid score. The step among 2 .. ``lattice_step`` whose grid fits clearly
-    better than the embedding lattice itself (by 0.1, and scoring at least 0.4) is returned;
-    otherwise ``lattice_step`` (no recompression, too few non-zero coefficients, or a step that
-    divides the lattice step), which makes :func:`qim_soft_decision` the plain QIM decision.
-    """
-
-    def grid_score(step: float) -> float | None:
-        nonzero = values[np.abs(values) > step / 2]
-        if nonzero.size < min_samples:
-            return None
-        return float(np.cos(nonzero * np.float32(2 * np.pi / step)).mean())
-
-    best_step, best_score = float(lattice_step), max(0.4, (grid_score(lattice_step) or 0.0) + 0.1)
-    for step in range(2, int(lattice_step)):
-        score = grid_score(step)
-        if score is not None and score > best_score:
-            best_step, best_score = float(step), score
-    return best_step
-
-
-def qim_soft_decision(values: np.ndarray, lattice_steps: np.ndarray, jpeg_steps: np.ndarray) -> np.ndarray:
-    """Soft bits ``(d0 - d1) / (d0 + d1)`` of QIM ``values`` requantised with ``jpeg_steps``.
-
-    Where the JPEG step divides the lattice step, lattice points stay in place and this is the
-    plain QIM margin ``1 - 2 |values / step - k|`` with the sign of the bit ``k mod 2``.
-    Elsewhere lattice point ``k * lattice_step`` is expected at
-    ``jpeg_step * round(k * lattice_step / jpeg_step)``; when that ratio is within decoding
-    noise of a rounding tie both neighbours are accepted.
-    """
-    ratio = values / lattice_steps
-    nearest = np.round(ratio)
-    soft = np.where(np.mod(nearest, 2.0) == 1.0, 1.0, -1.0) * (1.0 - 2.0 * np.abs(ratio - nearest))
-    moved = np.mod(lattice_steps, jpeg_steps) != 0
-    if moved.any():
-        soft[moved] = _requantised_soft_decision(values[moved], lattice_steps[moved], jpeg_steps[moved])
-    return soft
-
-
-def _requantised_soft_decision(values: np.ndarray, lattice_steps: np.ndarray, jpeg_steps: np.ndarray) -> np.ndarray:
-    # Requantisation moves a lattice point by at most half a JPEG step (at most half a lattice
-    # step), so the sent index is within one of round(values / step), and the nearest point of
-    # the other parity is one of its neighbours.
-    k = np.round(values / lattice_steps)[:, None] + np.arange(-1, 2, dtype=values.dtype)
-    ratio = k * (lattice_steps / jpeg_steps)[:, None] + 0.5
-    tie = (0.6 / jpeg_steps)[:, None]
-    step, observed = jpeg_steps[:, None], values[:, None]
-    distance = np.minimum(
-        np.abs(observed - np.floor(ratio - tie) * step), np.abs(observed - np.floor(ratio + tie) * step)
+    quantised = np.round(coefficients / table) * table
+    energy = np.abs(quantised[:, 1:]).sum(axis=1).reshape(rows, cols)
+    padded = np.pad(energy, 1, mode="symmetric")
+    neighbours = sum(
+        padded[1 + dy : 1 + dy + rows, 1 + dx : 1 + dx + cols] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx
     )
-    odd = np.mod(k, 2) == 1
-    d1 = np.where(odd, distance, np.inf).min(axis=1)
-    d0 = np.where(odd, np.inf, distance).min(axis=1)
-    return (d0 - d1) / np.maximum(d0 + d1, 1e-6)
+    block_cost = (energy + 0.25 * neighbours).reshape(-1, 1)
+    mode_cost = table.astype(np.float64).copy()
+    mode_cost[0] = 0.5 * (table[1] + table[8])
+    with np.errstate(divide="ignore"):
+        return np.where(block_cost > 0, mode_cost / block_cost, np.inf)

@@ -205,6 +205,8 @@ class INNEmbedder(Embedder):
         capacity = self.capacity_bits(*stego.size)
         if num_bits > capacity:
             raise ValueError(f"asked for {num_bits} bits but a {stego.width}x{stego.height} image holds {capacity}")
+        if num_bits == 0:  # e.g. an image smaller than one block: nothing to read
+            return np.zeros(0, dtype=np.float32)
         region_height, region_width = self._region(*stego.size)
         with self._inference():
             image = pil_to_tensor(stego.convert("RGB")).unsqueeze(0).to(self.device)

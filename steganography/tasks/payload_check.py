@@ -121,7 +121,7 @@ def round_trip(
     """
     result = RoundTrip(pixels=cover.width * cover.height)
     try:
-        fit_bytes, _, _ = pipeline.max_payload_bytes(embedder, cover, quality_target)
+        fit_bytes, _, _ = pipeline.max_payload_bytes(embedder, cover, quality_target, detectable_ok=True)
     except InputError as err:
         return dataclasses.replace(result, reason=str(err))
     audio, num_samples = longest_fitting_prefix(wave, sample_rate, fit_bytes, codec, bitrate_kbps)
@@ -129,7 +129,7 @@ def round_trip(
         return dataclasses.replace(result, reason=DOES_NOT_FIT)
     meta = container.AudioMeta(codec, codecs.encoded_sample_rate(codec, sample_rate), wave.shape[0])
     try:
-        hidden = pipeline.hide(cover, audio, meta, passphrase, embedder, quality_target)
+        hidden = pipeline.hide(cover, audio, meta, passphrase, embedder, quality_target, detectable_ok=True)
     except pipeline.CoverTooSmallError:
         return dataclasses.replace(result, reason=DOES_NOT_FIT)
     except InputError as err:

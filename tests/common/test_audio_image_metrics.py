@@ -80,3 +80,34 @@ def test_decompression_bomb_guard_is_strict(tmp_path, monkeypatch):
     monkeypatch.setattr(common.image, "MAX_PIXELS", 100)  # 150 pixels: Pillow would only warn
     with pytest.raises(InputError, match=r"too large \(15x10 = 0\.0 megapixels"):
         open_image(tmp_path / "big.png")
+
+
+def test_unreadable_audio_is_one_clear_error_and_nothing_on_stderr(tmp_path, capfd):
+    """Random bytes behind an MPEG sync word: libsndfile said "File does not exist ... (possibly a
+    pipe?)" and its MPEG decoder printed resync notes on stderr."""
+    from common.audio import audio_seconds
+
+    path = tmp_path / "noise.mp3"
+    path.write_bytes(b"\xff\xfb" + np.random.default_rng(3).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError) as info:
+        load_audio(path)
+    assert str(info.value) == f"{path}: not a readable audio file (unsupported format or corrupt data)"
+    assert audio_seconds(path) is None
+    assert capfd.readouterr().err == ""
+
+
+def test_open_image_applies_exif_orientation_with_a_note(tmp_path):
+    stored = Image.fromarray((np.random.default_rng(0).random((20, 40, 3)) * 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    notes = []
+    upright = open_image(tmp_path / "phone.jpg", note=notes.append)
+    assert upright.size == (20, 40)
+    assert notes == [f"{tmp_path / 'phone.jpg'}: applied EXIF orientation 6 (turned as viewers show it)"]
+    raw = open_image(tmp_path / "phone.jpg", exif_orientation=False)
+    assert raw.size == (40, 20)
+    assert np.array_equal(np.asarray(upright), np.asarray(raw.transpose(Image.Transpose.ROTATE_270)))
+    stored.save(tmp_path / "plain.jpg", quality=95)
+    open_image(tmp_path / "plain.jpg", note=notes.append)
+    assert len(notes) == 1

@@ -95,3 +95,15 @@ def test_size_estimates() -> None:
     header = len(encode_audio(torch.zeros(1, 1), 16000, "pcm16")) - 2  # WAV header bytes
     assert max_duration_seconds(header + 3 * 32000, "pcm16", 16000, 1) == pytest.approx(3.0)
     assert max_duration_seconds(10, "opus", 16000, 1, 16) == 0
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_decoding_is_a_function_of_the_bytes(codec: str) -> None:
+    """Codec2 decoded the same bytes to other samples the second time in one process."""
+    if codec == "codec2":
+        pytest.importorskip("pycodec2")
+    data = encode_audio(tone(16000, seconds=1.0), 16000, codec)
+    first, rate = decode_audio(data, codec)
+    again, same_rate = decode_audio(data, codec)
+    assert rate == same_rate and first.abs().max() > 0.01
+    assert torch.equal(first, again)

@@ -86,3 +86,24 @@ def test_frame_subkeys_are_distinct_and_cached() -> None:
     assert crypto.audio_key(b"secret", bytes(16)) != crypto.audio_key(b"secret", bytes(15) + b"\x01")
     assert 0 <= crypto.embedding_seed(b"secret") < 2**63
     assert crypto.embedding_seed(b"secret") != crypto.embedding_seed(b"secret ")
+
+
+@pytest.mark.parametrize("typed, meant", [("pass\n", "pass"), ("pass\r\n", "pass"), ("cafe\u0301", "caf\u00e9")])
+def test_normalise_passphrase_is_one_function_for_str_bytes_file_and_environment(
+    typed: str, meant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "pass.txt"
+    path.write_bytes(typed.encode())
+    monkeypatch.setenv("STEGAVOX_PASSPHRASE", typed)
+    expected = meant.encode()
+    assert crypto.normalise_passphrase(typed) == crypto.normalise_passphrase(typed.encode()) == expected
+    assert read_passphrase(str(path)) == read_passphrase(None) == expected
+    assert crypto.frame_keys(typed.encode()) == crypto.frame_keys(expected)
+
+
+def test_docs_name_the_current_format_and_the_salt_is_unchanged() -> None:
+    from common.payload import container
+
+    assert f"format version {container.FORMAT_VERSION}" in " ".join(crypto.__doc__.split())
+    assert "format 2" not in crypto.__doc__ and "version 2" not in crypto.__doc__
+    assert crypto.FRAME_KDF_SALT == b"stegavox frame key, format 2"  # other bytes would change every key

@@ -55,7 +55,7 @@ def stego(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> P
     """An Opus payload hidden in the cover (made once for the reveal tests)."""
     out = tmp_path_factory.mktemp("stego") / "stego.png"
     code = app.main(
-        ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(out),
+        ["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(out),
          "--passphrase-file", str(files["passphrase"])]
     )
     assert code == 0 and out.is_file()
@@ -80,7 +80,7 @@ def test_hide_reveal_round_trip_is_byte_exact(
 
     monkeypatch.setattr(codecs, "encode_audio", spy)
     stego, out = tmp_path / "stego.png", tmp_path / f"out{codecs.file_extension(codec)}"
-    hide = ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
+    hide = ["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
     assert app.main(hide + ["--codec", codec, "--bch-t", "16"]) == 0
     assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 0
     assert out.read_bytes() == encoded[0]
@@ -159,7 +159,7 @@ def test_version_and_help(capsys: pytest.CaptureFixture) -> None:
 
 def test_stereo_44k_is_converted_with_a_note(files: dict[str, Path], tmp_path: Path, capsys) -> None:
     out = tmp_path / "stego.png"
-    hide = ["hide", "--audio", str(files["stereo"]), "--cover", str(files["cover"]), "--out", str(out)]
+    hide = ["hide", "--detectable-ok", "--audio", str(files["stereo"]), "--cover", str(files["cover"]), "--out", str(out)]
     assert app.main(hide + ["--codec", "flac", "--bch-t", "16"]) == 0
     err = capsys.readouterr().err
     assert "mono" in err and "44100 Hz" in err
@@ -167,7 +167,7 @@ def test_stereo_44k_is_converted_with_a_note(files: dict[str, Path], tmp_path: P
 
 def test_cover_too_small_says_what_fits(files: dict[str, Path], tmp_path: Path, capsys) -> None:
     out = tmp_path / "stego.png"
-    code = app.main(["hide", "--audio", str(files["long_speech"]), "--cover", str(files["cover"]), "--out", str(out)])
+    code = app.main(["hide", "--detectable-ok", "--audio", str(files["long_speech"]), "--cover", str(files["cover"]), "--out", str(out)])
     assert code == 2
     line = one_error_line(capsys)
     assert "cover too small" in line and "bytes" in line and " s of opus" in line
@@ -194,7 +194,7 @@ def bad_inputs(files: dict[str, Path], root: Path) -> list[tuple[list[str], str]
         + png_chunk(b"IDAT", zlib.compress(bytes(100)))
         + png_chunk(b"IEND", b"")
     )
-    hide = ["hide", "--out", str(root / "stego.png")]
+    hide = ["hide", "--detectable-ok", "--out", str(root / "stego.png")]
     speech, cover = str(files["speech"]), str(files["cover"])
     return [
         (hide + ["--audio", str(files["speech"]), "--cover", str(root / "missing.png")], "not found"),
@@ -204,10 +204,10 @@ def bad_inputs(files: dict[str, Path], root: Path) -> list[tuple[list[str], str]
         (hide + ["--audio", str(files["speech"]), "--cover", str(corrupt_png)], "not a readable image"),
         (hide + ["--audio", str(files["speech"]), "--cover", str(bomb_png)], "too large"),
         (hide + ["--audio", str(files["speech"]), "--cover", str(files["small_cover"])], "cover too small"),
-        (["hide", "--audio", speech, "--cover", cover, "--out", str(root / "x.jpg")], ".png"),
-        (["hide", "--audio", speech, "--cover", cover, "--out", cover, "--force"], "input"),
-        (["hide", "--audio", speech], "required"),
-        (["hide", "--audio", "a", "--cover", "b", "--out", "c.png", "--quality-target", "101"], "1..100"),
+        (["hide", "--detectable-ok", "--audio", speech, "--cover", cover, "--out", str(root / "x.jpg")], ".png"),
+        (["hide", "--detectable-ok", "--audio", speech, "--cover", cover, "--out", cover, "--force"], "input"),
+        (["hide", "--detectable-ok", "--audio", speech], "required"),
+        (["hide", "--detectable-ok", "--audio", "a", "--cover", "b", "--out", "c.png", "--quality-target", "101"], "1..100"),
         (["reveal", "--stego", cover, "--out", str(root / "o.wav"), "--method", "nope"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
     ]
@@ -230,7 +230,7 @@ def test_no_payload_in_a_plain_image_exits_3(files: dict[str, Path], tmp_path: P
 def test_missing_passphrase_exits_2(files: dict[str, Path], tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.delenv("STEGAVOX_PASSPHRASE")
     out = tmp_path / "stego.png"
-    assert app.main(["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(out)]) == 2
+    assert app.main(["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(out)]) == 2
     assert "passphrase" in one_error_line(capsys)
 
 
@@ -288,10 +288,59 @@ def test_enhance_bad_input_exits_2_and_writes_nothing(problem: str, files: dict[
 
 def test_hide_with_enhance_round_trips(files: dict[str, Path], tmp_path: Path, capsys) -> None:
     stego, out = tmp_path / "stego.png", tmp_path / "out.flac"
-    hide = ["hide", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
+    hide = ["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(files["cover"]), "--out", str(stego)]
     assert app.main(hide + ["--codec", "flac", "--bch-t", "16", "--enhance"]) == 0
     assert app.main(["reveal", "--stego", str(stego), "--out", str(out)]) == 0
     revealed, rate = sf.read(out)
     plain = sf.read(files["speech"])[0]
     assert rate == 16000 and revealed.shape == plain.shape
     assert not np.allclose(revealed, plain, atol=1e-3), "--enhance did not change the audio"
+
+
+@pytest.mark.parametrize("size", [(5, 30), (30, 5)])
+def test_images_smaller_than_the_hiders_grids_hold_nothing(size: tuple[int, int], files, tmp_path: Path, capsys) -> None:
+    """Revealing a 5-pixel-wide image raised a ValueError traceback (exit 1) in the INN."""
+    image = tmp_path / "tiny.png"
+    Image.fromarray(np.full((size[1], size[0], 3), 128, dtype=np.uint8)).save(image)
+    for method in ([], ["--method", "inn"]):
+        assert app.main(["reveal", "--stego", str(image), "--out", str(tmp_path / "o.wav"), *method]) == 3
+        assert "no stegavox payload found" in one_error_line(capsys)
+    hide = ["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(image), "--out", str(tmp_path / "s.png")]
+    for method in ([], ["--method", "inn"], ["--platform", "any"]):
+        assert app.main(hide + method) == 2
+        assert "cover too small" in one_error_line(capsys)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny.png"]
+
+
+def test_random_bytes_as_audio_give_one_line_and_nothing_else(files, tmp_path: Path, capfd) -> None:
+    """libsndfile said "File does not exist ... (possibly a pipe?)" and its MPEG decoder printed notes."""
+    noise = tmp_path / "noise.mp3"
+    noise.write_bytes(b"\xff\xfb" + np.random.default_rng(3).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    hide = ["hide", "--detectable-ok", "--audio", str(noise), "--cover", str(files["cover"]), "--out", str(tmp_path / "s.png")]
+    error = f"stegavox: error: {noise}: not a readable audio file (unsupported format or corrupt data)"
+    for argv in (hide, hide + ["--platform", "telegram"], ["enhance", str(noise), str(tmp_path / "clean.wav")]):
+        assert app.main(argv) == 2
+        assert capfd.readouterr().err.splitlines() == [error]
+
+
+def test_cover_with_exif_orientation_is_used_upright_with_a_note(files, tmp_path: Path, capsys) -> None:
+    """A phone photo stored sideways (EXIF orientation 6) was hidden in sideways without a word."""
+    cover, stego = tmp_path / "phone.jpg", tmp_path / "stego.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    textured_cover(0, 256, 384).save(cover, quality=95, exif=exif)
+    note = f"stegavox: note: {cover}: applied EXIF orientation 6 (turned as viewers show it)"
+    assert app.main(["capacity", "--cover", str(cover)]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [note] and out.startswith("256x384")
+    hide = ["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(cover), "--out", str(stego)]
+    assert app.main(hide) == 0
+    assert note in capsys.readouterr().err.splitlines()
+    assert Image.open(stego).size == (256, 384)
+
+
+@pytest.mark.parametrize("given", [["--passphrase-file", "pass.txt"], ["--passphrase-file=pass.txt"]])
+def test_a_command_without_passphrase_names_the_option_given(given: list[str], files, capsys) -> None:
+    """``capacity --passphrase-file F`` answered "there is no --passphrase option"."""
+    assert app.main(["capacity", "--cover", str(files["cover"]), *given]) == 2
+    assert one_error_line(capsys) == "stegavox: error: capacity takes no passphrase: drop --passphrase-file"

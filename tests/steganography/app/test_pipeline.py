@@ -41,10 +41,10 @@ def test_hide_reports_what_fits_and_reveal_round_trip() -> None:
     embedder = ClassicalEmbedder()
     meta = container.AudioMeta("flac", 16000, 1)
     with pytest.raises(pipeline.CoverTooSmallError) as error:
-        pipeline.hide(cover, bytes(5000), meta, b"key", embedder, 75)
+        pipeline.hide(cover, bytes(5000), meta, b"key", embedder, 75, detectable_ok=True)
     assert 0 < error.value.fit_bytes < 5000 and error.value.needed_bytes == 5000
     audio = rng.bytes(error.value.fit_bytes // 2)
-    result = pipeline.hide(cover, audio, meta, b"key", embedder, 75)
+    result = pipeline.hide(cover, audio, meta, b"key", embedder, 75, detectable_ok=True)
     assert result.survives_target and set(result.bit_error_rates) == {75, 80, 85}
     assert pipeline.reveal(result.stego, b"key", ClassicalEmbedder(quality_target=90))[0] == audio
 
@@ -56,3 +56,30 @@ def test_code_margin_is_the_embedders_own_or_the_default() -> None:
     assert pipeline._margin(ClassicalEmbedder()) == pipeline.RETRY_MARGIN
     assert CanonicalINNEmbedder.design_margin == 2.0 > pipeline.RETRY_MARGIN
     assert pipeline.calibration_qualities(75, (0,)) == [75] and pipeline.calibration_qualities(75, None) == [75, 80, 85]
+
+
+def test_hide_stays_within_the_covert_capacity_unless_told_otherwise() -> None:
+    from datamodules.synthetic import textured_cover
+
+    cover = textured_cover(21, 720, 960)
+    embedder = ClassicalEmbedder(quality_target=75)
+    capacity = embedder.capacity_bits(*cover.size)
+    covert = pipeline.covert_capacity_bits(embedder, *cover.size)
+    assert covert == int(embedder.covert_fraction * capacity) and 0 < covert < capacity
+    meta = container.AudioMeta("codec2", 8000, 1)
+    fit, t, m = pipeline.max_payload_bytes(embedder, cover, 75)
+    most, t_most, m_most = pipeline.max_payload_bytes(embedder, cover, 75, detectable_ok=True)
+    assert (t, m) == (t_most, m_most) and 0 < fit < most
+    assert fit == container.max_payload_bytes(covert, t, m)
+    audio = np.random.default_rng(1).bytes(fit // 2)
+    result = pipeline.hide(cover, audio, meta, b"key", embedder, 75, initial_code=(t, m))
+    assert result.frame_bits <= covert
+    assert pipeline.reveal(result.stego, b"key")[0] == audio
+    # Beyond the covert capacity: refused with both figures, unless the sender accepts detection.
+    longer = audio + bytes(fit)
+    with pytest.raises(pipeline.CoverTooSmallError, match="--detectable-ok") as refusal:
+        pipeline.hide(cover, longer, meta, b"key", embedder, 75, initial_code=(t, m))
+    assert (refusal.value.fit_bytes, refusal.value.detectable_fit_bytes) == (fit, most)
+    detectable = pipeline.hide(cover, longer, meta, b"key", embedder, 75, initial_code=(t, m), detectable_ok=True)
+    assert covert < detectable.frame_bits <= capacity
+    assert pipeline.reveal(detectable.stego, b"key")[0] == longer

@@ -61,6 +61,17 @@ def test_capacity_counts_whole_blocks(random_checkpoint: Path) -> None:
     assert embedder.capacity_bits(7, 100) == 0
 
 
+@pytest.mark.parametrize("size", [(7, 100), (100, 7), (5, 5)])
+def test_an_image_smaller_than_one_block_holds_no_bits(size: tuple[int, int], random_checkpoint: Path) -> None:
+    """Reading such an image raised ValueError from the network's shape check (a traceback in reveal)."""
+    embedder = INNEmbedder(random_checkpoint)
+    image = cover(*size)
+    assert embedder.capacity_bits(*size) == 0
+    soft = embedder.extract_soft(image, 0)
+    assert soft.shape == (0,) and soft.dtype == np.float32
+    assert pipeline.extract_all(embedder, image).size == 0
+
+
 def test_any_size_keeps_the_borders_and_returns_8_bit_rgb(random_checkpoint: Path) -> None:
     embedder = INNEmbedder(random_checkpoint)
     image = cover(45, 38)

@@ -1,0 +1,74 @@
+"""The stegavox hiding modes the steganalysis benchmark measures, at a given message length.
+
+Each mode builds the embedder the application designs for a cover (``api.design``: plain
+``hide`` for Q75, or a platform profile) and embeds as many channel bits as the application's
+frame for that message takes: ``seconds`` of Codec2 1200 bit/s, encrypted, BCH-coded with the
+code ``hide`` starts from (:data:`steganography.app.pipeline.FIRST_GUESS_BER`) behind the keyed
+header. The frame is whitened by a keystream, so random bits stand for it exactly; what the
+detector sees depends only on how many bits are embedded and where. ``seconds=None`` fills the
+whole capacity. The application's post-embedding checks are skipped (they change nothing in the
+image unless the code is strengthened).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from PIL import Image
+
+from common.payload import container
+from steganography.app import api, pipeline
+
+#: Codec2 1200 bit/s file size: the 7-byte ``.c2`` header, then 6 bytes per 40 ms frame.
+CODEC2_1200_HEADER_BYTES = 7
+CODEC2_1200_BYTES_PER_SECOND = 150
+
+
+def codec2_1200_bytes(seconds: float) -> int:
+    """Bytes of the ``.c2`` file of ``seconds`` of speech at 1200 bit/s."""
+    return CODEC2_1200_HEADER_BYTES + 6 * math.ceil(seconds * CODEC2_1200_BYTES_PER_SECOND / 6)
+
+
+def message_bits(seconds: float) -> int:
+    """Channel bits of the application's frame for ``seconds`` of Codec2 1200 bit/s."""
+    t, m = pipeline.choose_code({0: pipeline.FIRST_GUESS_BER}, 0)
+    return container.frame_bits(codec2_1200_bytes(seconds), t, m)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One way ``stegavox`` hides a message: a platform design and a message length.
+
+    Attributes:
+        name: label in the benchmark's tables.
+        platform: profile name, or ``None`` for plain ``hide`` (design quality 75).
+        seconds: speech length (Codec2 1200 bit/s); ``None``: the whole capacity.
+        embedder_options: settings of the classical embedder that override the application's
+            design (e.g. ``(("spread", 4),)``), for comparing designs.
+    """
+
+    name: str
+    platform: str | None
+    seconds: float | None
+    embedder_options: tuple[tuple[str, object], ...] = ()
+
+    def stego(self, cover: Image.Image, seed: int) -> tuple[Image.Image, int]:
+        """The image the sender uploads for ``cover``, and how many channel bits it carries.
+
+        Raises:
+            ValueError: the message does not fit in this cover.
+        """
+        plan = api.design(cover, self.platform)
+        embedder = plan.embedder
+        if self.embedder_options:
+            design = {"quality_target": embedder.quality_target, "step_multiple": embedder.step_multiple}
+            embedder = pipeline.make_embedder("classical", **(design | dict(self.embedder_options)))
+        embedder = embedder.keyed(seed)
+        capacity = embedder.capacity_bits(*plan.cover.size)
+        count = capacity if self.seconds is None else message_bits(self.seconds)
+        if count > capacity:
+            raise ValueError(f"{self.name}: {count} bits do not fit in {capacity}")
+        bits = np.random.default_rng(seed).integers(0, 2, count, dtype=np.uint8)
+        return embedder.embed(plan.cover, bits), count
