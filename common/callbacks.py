@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -21,6 +22,9 @@ class ExperimentCheckpoint(ModelCheckpoint):
     Each run logs to a new ``<save_dir>/<name>/version_N``; Lightning's own lookup only sees
     the current version, so ``--ckpt_path last`` would never resume. This finds the newest
     ``last.ckpt`` in all versions of the experiment (and in ``dirpath`` if one is set).
+
+    A checkpoint's state is restored when its folder is this callback's, however the two paths
+    are spelled (relative or absolute).
     """
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -34,6 +38,12 @@ class ExperimentCheckpoint(ModelCheckpoint):
             self.filename = self.filename or "best"
             self.auto_insert_metric_name = False
         super().setup(trainer, pl_module, stage)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        recorded = state_dict.get("dirpath")
+        if recorded and self.dirpath and os.path.realpath(recorded) == os.path.realpath(self.dirpath):
+            state_dict = {**state_dict, "dirpath": self.dirpath}
+        super().load_state_dict(state_dict)
 
     def _find_last_checkpoints(self, trainer: pl.Trainer) -> set[str]:
         found = super()._find_last_checkpoints(trainer)

@@ -5,6 +5,10 @@ LightningDataModule by ``class_path`` + ``init_args``. Defaults: TensorBoard log
 ``runs/<name>/version_N`` and checkpoints (with ``last.ckpt``) beside them; ``--ckpt_path last``
 resumes the newest run of the experiment. Also reachable as ``python -m common.cli``.
 
+``validate``, ``test`` and ``predict`` with ``--ckpt_path <run>/checkpoints/<file>.ckpt`` log into
+that run folder (TensorBoard events, ``<subcommand>_config.yaml``, ``predictions/``) instead of
+opening a new version.
+
 Before anything is built, the datamodule checks that its data is on disk; a missing dataset
 (or pretrained weights that cannot be obtained) ends the command with one line on stderr and exit
 status 2, before the Trainer starts and without creating a run folder.
@@ -12,7 +16,9 @@ status 2, before the Trainer starts and without creating a run folder.
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import lightning.pytorch as pl
 from jsonargparse import Namespace
@@ -40,7 +46,8 @@ class StegavoxCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True})
 
     def before_instantiate_classes(self) -> None:
-        """Check the datamodule's data before the model, the Trainer or a run folder exist."""
+        """Check the datamodule's data before the model, the Trainer or a run folder exist, and
+        point an evaluation at its checkpoint's run folder."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         data = config.get("data")
         if isinstance(data, Namespace) and data.get("class_path"):
@@ -48,6 +55,21 @@ class StegavoxCLI(LightningCLI):
             datamodule = import_class(data.class_path)(**init_args)
             if hasattr(datamodule, "check_data"):
                 datamodule.check_data()
+        if self.subcommand in ("validate", "test", "predict"):
+            self._log_into_checkpoint_run(config)
+
+    def _log_into_checkpoint_run(self, config: Namespace) -> None:
+        """Make the logger of a ``<run>/checkpoints/*.ckpt`` evaluation write into ``<run>``."""
+        checkpoint = Path(os.path.abspath(config.ckpt_path)) if config.get("ckpt_path") else None
+        if checkpoint is None or not checkpoint.is_file() or checkpoint.parent.name != "checkpoints":
+            return
+        logger = config.trainer.get("logger")
+        init_args = logger.get("init_args") if isinstance(logger, Namespace) else None
+        if not isinstance(init_args, Namespace) or not all(key in init_args for key in ("save_dir", "name", "version")):
+            return
+        run = checkpoint.parent.parent
+        init_args.save_dir, init_args.name, init_args.version = str(run.parent.parent), run.parent.name, run.name
+        self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"{self.subcommand}_config.yaml"}
 
 
 def main(args: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,18 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike) 
     The task class is recorded in the checkpoint by :class:`common.task.Task`; it names the
     attribute to ship (``exported_module``) and that module's constructor arguments
     (``exported_init_args()``).
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+        ValueError: the checkpoint is not a task's, or its task has no network to ship.
     """
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if "task_class_path" not in state:
         raise ValueError(f"{checkpoint} was not written by a common.task.Task")
     init_args = {key: value for key, value in state["hyper_parameters"].items() if not key.startswith("_")}  # LightningCLI's _class_path
     task = import_class(state["task_class_path"])(**init_args)
+    if task.exported_module is None:
+        raise ValueError(f"{state['task_class_path']} has no network to export")
     task.load_state_dict(state["state_dict"])
     module = getattr(task, task.exported_module)
     callback_states = [value for key, value in state.get("callbacks", {}).items() if "best_model_score" in value]
@@ -113,7 +120,11 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", help="Lightning checkpoint of a task (best.ckpt or last.ckpt)")
     parser.add_argument("output", help="shipped file to write, e.g. enhancer/checkpoints/<name>.pt")
     parsed = parser.parse_args(args)
-    metadata = export_checkpoint(parsed.checkpoint, parsed.output)
+    try:
+        metadata = export_checkpoint(parsed.checkpoint, parsed.output)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"wrote {parsed.output}: {metadata}")
 
 

@@ -12,7 +12,7 @@ One place for what all experiments share, so their runs compare side by side in 
 - **Evaluation**: ``validation_step`` and ``test_step`` both call :meth:`Task.evaluate`; media
   of the first batch are logged in both stages.
 - **Prediction**: ``predict_step`` calls :meth:`Task.predict` and writes what it returns (images
-  as PNG, audio as WAV) under ``<log dir>/predictions/``.
+  as PNG, audio as WAV) under ``<log dir>/predictions/``, and the end of prediction prints that folder.
 - **Export**: the checkpoint records the task class, and :attr:`Task.exported_module` /
   :meth:`Task.exported_init_args` name the network that ``python -m common.export`` ships.
 - **Model selection**: each task declares :attr:`Task.monitor` / :attr:`Task.monitor_mode` (the
@@ -153,10 +153,14 @@ class Task(pl.LightningModule):
         ``name -> (B, 1, samples)`` audio at the ``sample_rate`` hyper-parameter (default: speech rate)."""
         raise NotImplementedError
 
+    def predictions_dir(self) -> Path:
+        """Folder of the files written by :meth:`predict_step`."""
+        return Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions"
+
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> list[Path]:
         """Write :meth:`predict`'s outputs, one file per item and output; return the paths."""
         outputs = self.predict(batch)
-        folder = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions"
+        folder = self.predictions_dir()
         folder.mkdir(parents=True, exist_ok=True)
         sample_rate = int(self.hparams.get("sample_rate", SPEECH_SAMPLE_RATE))
         written = []
@@ -172,3 +176,9 @@ class Task(pl.LightningModule):
                     sf.write(path, np.clip(value.reshape(-1).numpy(), -1, 1), sample_rate, subtype="PCM_16")
                 written.append(path)
         return written
+
+    def on_predict_end(self) -> None:
+        """Print the folder of the predictions (one line, from the first process)."""
+        folder = self.predictions_dir()
+        if self.trainer.is_global_zero:
+            print(f"wrote predictions to {folder}")

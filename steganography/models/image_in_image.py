@@ -4,12 +4,15 @@ Encoder: a host branch (RGB cover) and a guest branch (1-channel payload) of 3×
 layers; the guest branch's features are concatenated into the host branch at every other layer
 up to ``depth``; then 1×1 convs C→C/2→3. Decoder: 3×3 convs (C, C, C/2, C/2, 3, 3) then a 1×1
 conv to one channel. Inputs are zero-centred (x − 0.5); outputs are mapped back to [0, 1] scale.
+:class:`ImageInImageNetwork` holds both (what ``python -m common.export`` ships).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from common.image import to_uint8
 
 
 def _conv_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
@@ -78,6 +81,28 @@ class ImageInImageDecoder(nn.Module):
 
     def forward(self, stego: torch.Tensor) -> torch.Tensor:
         return self.net(stego - 0.5) + 0.5
+
+
+class ImageInImageNetwork(nn.Module):
+    """Encoder and decoder: ``(cover (B,3,H,W), secret (B,1,H,W)) → (stego, revealed)``.
+
+    In evaluation mode the secret is revealed from the stego image rounded to 8 bits (what an
+    image file holds), in training mode from the unrounded one.
+
+    Args:
+        depth: encoder host-branch depth (paper: 7).
+        channels: conv width (paper: 16).
+    """
+
+    def __init__(self, depth: int = 7, channels: int = 16) -> None:
+        super().__init__()
+        self.encoder = ImageInImageEncoder(depth, channels)
+        self.decoder = ImageInImageDecoder(channels)
+
+    def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        stego = self.encoder(cover, secret)
+        channel = stego if self.training else to_uint8(stego).float() / 255.0
+        return stego, self.decoder(channel)
 
 
 class ImageInImageLoss(nn.Module):

@@ -8,6 +8,8 @@ images, so their runs compare directly in TensorBoard.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -16,7 +18,7 @@ from common.media import residual_x10
 from common.metrics import psnr, ssim
 from common.task import Task
 from steganography.models.channel import quantize_ste
-from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, ImageInImageLoss, to_grey
+from steganography.models.image_in_image import ImageInImageLoss, ImageInImageNetwork, to_grey
 from steganography.models.inn import InvertibleHider
 
 PAYLOAD_BITS_PER_PIXEL = 8  # one 8-bit grey payload pixel per cover pixel
@@ -87,6 +89,8 @@ class ImageInImageTask(ImageInImageTaskBase):
         num_logged_images: fixed validation images shown in TensorBoard.
     """
 
+    exported_module = "network"
+
     def __init__(
         self,
         depth: int = 7,
@@ -99,16 +103,22 @@ class ImageInImageTask(ImageInImageTaskBase):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = ImageInImageEncoder(depth, channels)
-        self.decoder = ImageInImageDecoder(channels)
+        self.network = ImageInImageNetwork(depth, channels)
         self.loss = ImageInImageLoss(alpha, beta)
+
+    def exported_init_args(self) -> dict[str, Any]:
+        return {"depth": self.hparams.depth, "channels": self.hparams.channels}
 
     def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(stego, revealed)``; the stego image is rounded to 8 bits before revealing
         at evaluation time."""
-        stego = self.encoder(cover, secret)
-        channel = stego if self.training else to_uint8(stego).float() / 255.0
-        return stego, self.decoder(channel)
+        return self.network(cover, secret)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load a state, also one saved before :attr:`network` held the encoder and decoder."""
+        state_dict = {f"network.{key}" if key.startswith(("encoder.", "decoder.")) else key: value
+                      for key, value in state_dict.items()}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 class INNImageInImageTask(ImageInImageTaskBase):
@@ -135,6 +145,8 @@ class INNImageInImageTask(ImageInImageTaskBase):
         num_logged_images: fixed validation images shown in TensorBoard.
     """
 
+    exported_module = "hider"
+
     def __init__(
         self,
         levels: int = 1,
@@ -152,6 +164,10 @@ class INNImageInImageTask(ImageInImageTaskBase):
         self.save_hyperparameters()
         self.hider = InvertibleHider(levels, 4**levels, num_blocks, width, depth, clamp)
         self.loss = ImageInImageLoss(alpha, beta)
+
+    def exported_init_args(self) -> dict[str, Any]:
+        args = {key: self.hparams[key] for key in ("levels", "num_blocks", "width", "depth", "clamp")}
+        return {**args, "message_channels": 4**self.hparams.levels}
 
     def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(stego, revealed)`` for ``cover (B, 3, H, W)`` and grey ``secret (B, 1, H, W)``;

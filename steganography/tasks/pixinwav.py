@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -98,6 +100,15 @@ class PixInWavTask(Task):
 
     monitor, monitor_mode = "val/loss", "min"
     hparam_metrics = ("val/loss", "val/snr", "val/clean/ssim", "val/clean/psnr")
+    exported_module = "model"
+
+    def exported_init_args(self) -> dict[str, Any]:
+        names = ("architecture", "image_size", "num_samples", "frame_length", "hop_length", "window", "base_channels",
+                 "residual_scale", "reveal_from")
+        return {name: self.hparams[name] for name in names}
+
+    def exported_metadata(self) -> dict[str, Any]:
+        return {"sample_rate": self.hparams.sample_rate}
 
     def forward(self, image: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         """Hide ``image`` in ``audio`` and reveal it through a clean channel."""

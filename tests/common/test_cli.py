@@ -1,4 +1,5 @@
-"""The training CLI: every experiment config trains, DDP on 2 CPU processes, resume."""
+"""The training CLI: every experiment config trains, DDP on 2 CPU processes, resume; evaluations
+log into the run of their checkpoint."""
 
 from __future__ import annotations
 
@@ -20,18 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "trainer_configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "demo").glob("*.yaml"))
 SMOKE_CONFIG = "cnn_image_in_image"
-
-
-def experiment_args(name: str, save_dir: Path) -> list[str]:
-    return [
-        "-c", str(CONFIGS / f"{name}.yaml"),
-        "-c", str(CONFIGS / "demo" / f"{name}.yaml"),
-        f"--trainer.logger.init_args.save_dir={save_dir}",
-        "--trainer.accelerator=cpu",
-        "--trainer.devices=1",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-    ]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -59,13 +48,8 @@ def hparams_metric_tags(events: EventAccumulator) -> list[str]:
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_fit_test_and_predict_on_every_config(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["lightning"])
-    args = experiment_args(name, tmp_path / "runs")
-    main(["fit", *args, "--trainer.max_epochs=1", "--trainer.max_steps=-1", "--trainer.limit_train_batches=1",
-          "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0"])
-    (run_dir,) = (tmp_path / "runs").glob("*/version_0")
+def test_fit_test_and_predict_on_every_config(name, fit_one_step, experiment_args):
+    run_dir = fit_one_step(name)
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
     assert (run_dir / "config.yaml").is_file()
     events = read_events(run_dir)
@@ -80,13 +64,31 @@ def test_fit_test_and_predict_on_every_config(name, tmp_path, monkeypatch):
     assert {event.step for event in first_media} == scalar_steps, "media and scalars at different steps"
 
     checkpoint = str(run_dir / "checkpoints" / "best.ckpt")
+    args = experiment_args(name, Path("runs"))
     main(["test", *args, "--trainer.limit_test_batches=1", f"--ckpt_path={checkpoint}"])
     main(["predict", *args, "--trainer.limit_predict_batches=1", f"--ckpt_path={checkpoint}"])
-    predictions = list((tmp_path / "runs").glob("*/version_*/predictions/*"))
+    predictions = list((run_dir / "predictions").iterdir())
     assert predictions and {p.suffix for p in predictions} <= {".png", ".wav"}
 
 
-def test_print_config_and_model_help(tmp_path):
+def test_validate_and_predict_log_into_the_run_of_their_checkpoint(fit_one_step, experiment_args, capsys, recwarn):
+    run_dir = fit_one_step(SMOKE_CONFIG)
+    fit_config = (run_dir / "config.yaml").read_text()
+    args = experiment_args(SMOKE_CONFIG, Path("runs"))
+    best = run_dir / "checkpoints" / "best.ckpt"
+    main(["validate", *args, f"--ckpt_path={best.relative_to(Path.cwd())}"])  # runs/<name>/version_0/... as in the README
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2, "validate logged elsewhere"
+    main(["predict", *args, "--trainer.limit_predict_batches=1", f"--ckpt_path={best}"])  # the same run, spelled absolute
+    assert [p.name for p in run_dir.parent.iterdir()] == ["version_0"], "a new version folder"
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
+    assert (run_dir / "config.yaml").read_text() == fit_config
+    assert (run_dir / "validate_config.yaml").is_file() and (run_dir / "predict_config.yaml").is_file()
+    printed = [line for line in capsys.readouterr().out.splitlines() if "predictions" in line]
+    assert printed == [f"wrote predictions to {run_dir / 'predictions'}"]
+    assert any((run_dir / "predictions").iterdir())
+
+
+def test_print_config_and_model_help(tmp_path, experiment_args):
     printed = run_cli("fit", *experiment_args(SMOKE_CONFIG, tmp_path), "--print_config", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert "class_path: steganography.tasks.image_in_image.ImageInImageTask" in printed.stdout
@@ -99,7 +101,7 @@ def probe_args(out_dir: Path) -> list[str]:
     return ["--trainer.callbacks+=probe.TrainingProbe", f"--trainer.callbacks.out_dir={out_dir}"]
 
 
-def test_resume_from_last_checkpoint_continues_global_step(tmp_path):
+def test_resume_from_last_checkpoint_continues_global_step(tmp_path, experiment_args):
     base = [*experiment_args(SMOKE_CONFIG, tmp_path / "runs"), "--trainer.limit_val_batches=1",
             "--trainer.num_sanity_val_steps=0", "--trainer.max_epochs=-1", "--trainer.limit_train_batches=2"]
     first = run_cli("fit", *base, "--trainer.max_steps=2", *probe_args(tmp_path / "first"), cwd=tmp_path)
@@ -117,7 +119,7 @@ DDP_EXPERIMENTS = [SMOKE_CONFIG, "inn", "enhancer"]
 
 
 @pytest.mark.parametrize("name", DDP_EXPERIMENTS)
-def test_ddp_two_cpu_processes_split_data_and_sync_weights(name, tmp_path):
+def test_ddp_two_cpu_processes_split_data_and_sync_weights(name, tmp_path, experiment_args):
     strategy = yaml.safe_load((CONFIGS / "fragments" / "ddp.yaml").read_text())["trainer"]["strategy"]
     result = run_cli(
         "fit", *experiment_args(name, tmp_path / "runs"),

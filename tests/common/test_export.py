@@ -1,5 +1,5 @@
 """One shipped format: every shipped file has the config that rebuilds it, and that config trains
-and exports to the same kind of module."""
+and exports to the same kind of module; every demo task exports its network."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ import torch
 import yaml
 from torch import nn
 
+from common import export
 from common.cli import main
-from common.export import FORMAT, export_checkpoint, load_module, save_module
+from common.export import FORMAT, export_checkpoint, import_class, load_module, save_module
+from enhancer.dccrn import DCCRN
+from steganography.models.image_in_image import ImageInImageNetwork
+from steganography.models.inn import InvertibleHider
+from steganography.models.pixinwav import PixInWav
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_FILES = sorted(ROOT.glob("*/checkpoints/*.pt"))
 SHIPPED_CONFIGS = sorted((ROOT / "trainer_configs" / "shipped").glob("*.yaml"))
+DEMO_EXPERIMENTS = sorted(p.stem for p in (ROOT / "trainer_configs" / "demo").glob("*.yaml"))
 
 
 def test_every_shipped_file_has_its_config_and_loads():
@@ -58,3 +64,53 @@ def test_shipped_config_trains_and_exports_the_shipped_kind_of_module(config, tm
     shipped = torch.load(ROOT / next(p for p in SHIPPED_FILES if p.stem == config.stem), weights_only=True)
     exported = torch.load(tmp_path / "exported.pt", weights_only=True)
     assert exported["class_path"] == shipped["class_path"] and exported["init_args"] == shipped["init_args"]
+
+
+def fixed_inputs(network: nn.Module) -> tuple[torch.Tensor, ...]:
+    """Seeded inputs of one item for each kind of network that a task exports."""
+    generator = torch.Generator().manual_seed(0)
+    if isinstance(network, DCCRN):
+        return (0.1 * torch.randn(1, 1, 8000, generator=generator),)
+    if isinstance(network, InvertibleHider):
+        bits = torch.randint(0, 2, (1, *network.message_shape(64, 64)), generator=generator)
+        return torch.rand(1, 3, 64, 64, generator=generator), 2.0 * bits - 1
+    if isinstance(network, ImageInImageNetwork):
+        return torch.rand(1, 3, 64, 64, generator=generator), torch.rand(1, 1, 64, 64, generator=generator)
+    if isinstance(network, PixInWav):
+        size = network.mapping.image_size
+        return torch.rand(1, 3, size, size, generator=generator), 0.1 * torch.randn(1, 1, network.num_samples, generator=generator)
+    raise TypeError(f"no test inputs for {type(network).__name__}")
+
+
+def tensors(outputs: torch.Tensor | tuple | dict) -> list[torch.Tensor]:
+    """The tensors of a network's outputs, in order."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    return [tensor for value in (outputs.values() if isinstance(outputs, dict) else outputs) for tensor in tensors(value)]
+
+
+@pytest.mark.parametrize("name", DEMO_EXPERIMENTS)
+def test_every_demo_task_exports_its_network_and_the_export_computes_the_same(name, fit_one_step):
+    run_dir = fit_one_step(name)
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"
+    export.main([str(checkpoint), "exported.pt"])
+    exported, metadata = load_module("exported.pt", nn.Module)
+    task_class_path = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["class_path"]
+    task = import_class(task_class_path).load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    trained = getattr(task, task.exported_module)
+    assert type(exported) is type(trained) and metadata["task"] == task_class_path
+    inputs = fixed_inputs(trained)
+    with torch.no_grad():
+        expected, actual = tensors(trained(*inputs)), tensors(exported(*inputs))
+    assert len(actual) == len(expected) > 0
+    for value, reference in zip(actual, expected):
+        torch.testing.assert_close(value, reference)
+
+
+def test_a_task_without_a_network_is_refused_in_one_line(tmp_path, capsys):
+    torch.save({"task_class_path": "common.task.Task", "hyper_parameters": {}, "state_dict": {}}, tmp_path / "task.ckpt")
+    with pytest.raises(SystemExit) as exit_info:
+        export.main([str(tmp_path / "task.ckpt"), str(tmp_path / "out.pt")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "python -m common.export: error: common.task.Task has no network to export\n"
+    assert not (tmp_path / "out.pt").exists()

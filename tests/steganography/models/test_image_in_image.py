@@ -42,3 +42,12 @@ def test_a_few_steps_reduce_the_loss():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.75 * losses[0]
+
+
+def test_task_loads_a_state_saved_before_its_network_held_encoder_and_decoder():
+    source = ImageInImageTask(depth=3, channels=8)
+    legacy = {key.removeprefix("network."): value for key, value in source.state_dict().items()}
+    assert {key.split(".")[0] for key in legacy} == {"encoder", "decoder"}
+    task = ImageInImageTask(depth=3, channels=8)
+    task.load_state_dict(legacy)
+    assert all(torch.equal(value, task.state_dict()[key]) for key, value in source.state_dict().items())
