@@ -88,17 +88,23 @@ from steganography.embedders.classical import (  # noqa: E402
 
 #: The stegavox modes measured (edit here; ``--modes`` picks by name).
 MODES = (
+    # The application's covert default (spread 16) at several message lengths.
     Mode("plain 1 s", None, 1.0),
     Mode("plain 4 s", None, 4.0),
     Mode("plain 10 s", None, 10.0),
-    Mode("plain full", None, None),
     Mode("whatsapp 1 s", "whatsapp", 1.0),
     Mode("whatsapp 4 s", "whatsapp", 4.0),
     Mode("whatsapp 10 s", "whatsapp", 10.0),
-    Mode("whatsapp full", "whatsapp", None),
+    # Other spreads at the same message, and the detectable maximum (one coefficient per bit).
+    Mode("plain 10 s spread 1", None, 10.0, (("spread", 1),)),
+    Mode("whatsapp 10 s spread 1", "whatsapp", 10.0, (("spread", 1),)),
     Mode("whatsapp 10 s spread 2", "whatsapp", 10.0, (("spread", 2),)),
     Mode("whatsapp 10 s spread 4", "whatsapp", 10.0, (("spread", 4),)),
-    Mode("plain 10 s spread 4", None, 10.0, (("spread", 4),)),
+    Mode("whatsapp 10 s spread 8", "whatsapp", 10.0, (("spread", 8),)),
+    Mode("whatsapp 10 s spread 16, 24 per block", "whatsapp", 10.0, (("spread", 16), ("bits_per_block", 24))),
+    Mode("whatsapp 10 s spread 32, 48 per block", "whatsapp", 10.0, (("spread", 32), ("bits_per_block", 48))),
+    Mode("plain full (maximum)", None, None, (("spread", 1),)),
+    Mode("whatsapp full (maximum)", "whatsapp", None, (("spread", 1),)),
 )
 #: Non-robust JPEG peers (conseal simulators), embedding in the luma DCT of the crops.
 PEERS = ("J-UNIWARD", "UERD", "nsF5")
@@ -657,15 +663,15 @@ def summarise(photos: list[dict], args: argparse.Namespace, pool) -> dict:
         if kind == "mode":
             row |= {"channel_bits": float(np.mean([e["bits"] for e in entries])),
                     "bits_per_crop": float(np.mean([e["bits"] for e in entries])) * args.crop**2 / (COVER_SIZE[0] * COVER_SIZE[1]),
-                    "bpnzac": float(np.mean([v for e in entries for v in e["bpnzac"]])),
-                    "bpnzac_stego_nzac": float(np.mean([v for e in entries for v in e["bpnzac_stego_nzac"]])),
+                    "bpnzac": float(np.median([v for e in entries for v in e["bpnzac"]])),
+                    "bpnzac_stego_nzac": float(np.median([v for e in entries for v in e["bpnzac_stego_nzac"]])),
                     "psnr_png": float(np.mean([e["psnr_png"] for e in entries])),
                     "psnr_jpeg": float(np.mean([e["psnr_jpeg"] for e in entries]))}
             keyless = {key: auc([cover_keyless[i][key] for i in present], [e["keyless"][key] for e in entries]) for key in cover_keyless[0]}
         else:
             row |= {"reference": args.peer_reference,
                     "bits_per_crop": float(np.mean([v for e in entries for v in e["bits_per_crop"]])),
-                    "bpnzac": float(np.mean([v for e in entries for v in e["bpnzac"]])),
+                    "bpnzac": float(np.median([v for e in entries for v in e["bpnzac"]])),
                     "clipped_crops": int(sum(e["clipped_crops"] for e in entries)),
                     "psnr_jpeg_crops": float(np.mean([v for e in entries for v in e["psnr_jpeg_crops"]]))}
             keyless = {}

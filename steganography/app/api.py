@@ -357,8 +357,8 @@ def hide(
         covert = pipeline.covert_capacity_bits(plan.embedder, *plan.cover.size)
         if result.frame_bits > covert:
             plan.notes.append(
-                f"detectable: the message fills {result.frame_bits / result.capacity_bits:.0%} of the capacity, "
-                f"above the covert {covert / result.capacity_bits:.0%}; steganalysis can tell this image from a photo"
+                f"detectable: the message takes {result.frame_bits} channel bits, more than the {covert} this cover "
+                "hides covertly; steganalysis can tell this image from a photo"
             )
         if plan.output_format == "jpeg":
             file_bytes = platforms.jpeg_bytes(stego, plan.output_quality)
@@ -440,7 +440,10 @@ def capacity(
     plan = design(as_image(cover), platform, quality_target, method, hd)
     fit, t, m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels, True)
     covert_bits = pipeline.covert_capacity_bits(plan.embedder, *plan.cover.size)
-    covert_fit = container.max_payload_bytes(covert_bits, t, m) if covert_bits else 0
+    covert_t, covert_m = t, m
+    if plan.embedder.maximal() is not plan.embedder:  # another design: its own probe and code
+        _, covert_t, covert_m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
+    covert_fit = container.max_payload_bytes(covert_bits, covert_t, covert_m) if covert_bits else 0
 
     def seconds_per_codec(size: int) -> dict[str, float]:
         seconds = {}
@@ -453,9 +456,10 @@ def capacity(
         "size": plan.cover.size,
         "method": plan.embedder.name,
         "design_quality": plan.design_quality,
-        "capacity_bits": plan.embedder.capacity_bits(*plan.cover.size),
+        "capacity_bits": plan.embedder.maximal().capacity_bits(*plan.cover.size),
         "covert_bits": covert_bits,
         "bch": (t, m),
+        "covert_bch": (covert_t, covert_m),
         "covert_bytes": covert_fit,
         "covert_seconds": seconds_per_codec(covert_fit),
         "bytes": fit,

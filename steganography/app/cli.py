@@ -324,7 +324,9 @@ def run_hide(args: argparse.Namespace) -> int:
     passphrase = crypto.read_passphrase(args.passphrase_file)
     embedder = pipeline.make_embedder(args.method, quality_target=args.quality_target)
     cover = open_image(args.cover, note=note)
-    _refuse_what_cannot_fit(Path(args.audio), cover.size, embedder.capacity_bits(*cover.size), args.codec)
+    limit = (embedder.maximal().capacity_bits(*cover.size) if args.detectable_ok
+             else pipeline.covert_capacity_bits(embedder, *cover.size))  # fmt: skip
+    _refuse_what_cannot_fit(Path(args.audio), cover.size, limit, args.codec)
     from common.payload import codecs
 
     wave = _load_speech(Path(args.audio))
@@ -517,7 +519,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out_dir)
     images = sweep.load_image_folder(Path(args.images))
-    embedder = pipeline.make_embedder(args.method, quality_target=args.quality_target)
+    # The robustness of the whole capacity: the design with the most of it.
+    embedder = pipeline.make_embedder(args.method, quality_target=args.quality_target).maximal()
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, plot_path = out_dir / "sweep.json", out_dir / "sweep.png"
     for path in (json_path, plot_path):

@@ -223,6 +223,8 @@ def covert_capacity_bits(embedder: Embedder, width: int, height: int) -> int:
 
 
 def _fit_error(capacity: int, covert: int, audio: bytes, t: int, m: int, detectable_ok: bool) -> CoverTooSmallError:
+    """The refusal of a frame too long for ``covert`` bits (or, ``detectable_ok``, ``capacity``:
+    the whole capacity of the detectable design)."""
     fit = container.max_payload_bytes(capacity, t, m)
     if detectable_ok or container.frame_bits(len(audio), t, m) > capacity:
         return CoverTooSmallError(f"cover too small: the audio takes {len(audio)} bytes but only {fit} bytes fit", fit, len(audio))
@@ -275,7 +277,8 @@ def hide(
         initial_code: the ``(t, m)`` :func:`max_payload_bytes` chose for this
             embedder, cover and channels (saves probing the cover a second time).
         detectable_ok: accept a frame above the covert capacity
-            (:func:`covert_capacity_bits`), up to the whole capacity.
+            (:func:`covert_capacity_bits`), up to the whole capacity of the embedder's
+            :meth:`~steganography.embedders.base.Embedder.maximal` design, which it then uses.
 
     Only the frame is embedded: the rest of the capacity is left as it is.
 
@@ -285,6 +288,10 @@ def hide(
             given ``bch_t`` does not even survive the lossless stego image).
     """
     embedder = embedder.keyed(crypto.embedding_seed(passphrase))
+    if detectable_ok:
+        guess = (bch_t, ecc.DEFAULT_BCH_M) if bch_t is not None else initial_code or _code_for(FIRST_GUESS_BER)
+        if container.frame_bits(len(audio), *guess) > covert_capacity_bits(embedder, *cover.size):
+            embedder = embedder.maximal()  # beyond the covert design: the most capacity
     capacity = embedder.capacity_bits(*cover.size)
     limit = capacity if detectable_ok else covert_capacity_bits(embedder, *cover.size)
     if capacity == 0:
@@ -309,7 +316,7 @@ def hide(
     for attempt in range(STRONGER_CODE_ATTEMPTS + 1):
         frame = container.frame_bits(len(audio), t, m)
         if frame > limit:
-            raise _fit_error(capacity, limit, audio, t, m, detectable_ok)
+            raise _fit_error(embedder.maximal().capacity_bits(*cover.size), limit, audio, t, m, detectable_ok)
         bits = container.pack(audio, meta, passphrase, t, m, METHOD_IDS.get(embedder.name, 0))
         stego = embedder.embed(cover, bits)
         # Exact bits need no decoding to be trusted; otherwise let the container try.
@@ -347,11 +354,15 @@ def max_payload_bytes(
 ) -> tuple[int, int, int]:
     """The largest audio file (bytes) :func:`hide` can put in ``cover``, and its BCH ``(t, m)``.
 
-    Covertly (within :func:`covert_capacity_bits`) unless ``detectable_ok``. With ``channels``
-    this is the code :func:`hide` starts from (the same probe and margin).
+    Covertly (within :func:`covert_capacity_bits`) unless ``detectable_ok`` (then in the whole
+    capacity of the :meth:`~steganography.embedders.base.Embedder.maximal` design, probed as
+    such). With ``channels`` this is the code :func:`hide` starts from (the same probe and margin).
     """
+    limit = covert_capacity_bits(embedder, *cover.size)
+    if detectable_ok:
+        embedder = embedder.maximal()
+        limit = embedder.capacity_bits(*cover.size)
     capacity = embedder.capacity_bits(*cover.size)
-    limit = capacity if detectable_ok else covert_capacity_bits(embedder, *cover.size)
     if capacity == 0:  # nothing fits (e.g. smaller than the embedder's grid): no probe to measure
         return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
     if channels:

@@ -52,6 +52,11 @@ class Embedder(ABC):
         """
         return self
 
+    def maximal(self) -> Embedder:
+        """The variant of this design with the most capacity, for a sender who accepts a
+        detectable image (e.g. the classical embedder without spreading); itself by default."""
+        return self
+
     def probe_cover(self, cover: Image.Image) -> Image.Image:
         """An image whose raw bit-error rates after recompression stand for ``cover``'s, used to
         design the error-correcting code before embedding; the cover itself unless an embedder

@@ -11,6 +11,7 @@ from common.platforms import apply_chain, crop
 from datamodules.synthetic import textured_cover
 from steganography.embedders.classical import (
     AC_POSITIONS,
+    DEFAULT_SPREAD,
     GRID_MARGIN,
     PREAMBLE_BITS,
     ClassicalEmbedder,
@@ -59,8 +60,8 @@ def preamble_payload_slots(cols: int, rows: int, bits_per_block: int) -> int:
 
 
 def test_capacity_scales_with_area_and_bits_per_block() -> None:
-    four = ClassicalEmbedder(bits_per_block=4)
-    eight = ClassicalEmbedder(bits_per_block=8)
+    four = ClassicalEmbedder(spread=1, bits_per_block=4)
+    eight = ClassicalEmbedder(spread=1, bits_per_block=8)
     # 256 px: a 28 x 28-block grid inside the 16-px margins, minus the preamble positions.
     assert grid_size(256, 256) == (28, 28)
     assert eight.capacity_bits(256, 256) == 28 * 28 * 8 - preamble_payload_slots(28, 28, 8)
@@ -83,7 +84,7 @@ def test_preamble_layout_holds_a_copy_of_every_bit_in_the_corner() -> None:
 
 
 def test_preamble_round_trip_and_rejects_corruption() -> None:
-    preamble = Preamble(0x2BCDEF, 70, 12, 2.0, 3, 196, 146)
+    preamble = Preamble(0x1BCDEF, 70, 12, 2.0, 16, 196, 146)
     bits = preamble.to_bits()
     assert bits.size == PREAMBLE_BITS and Preamble.from_bits(bits) == preamble
     for index in (0, 20, PREAMBLE_BITS - 1):
@@ -96,13 +97,14 @@ def test_preamble_round_trip_and_rejects_corruption() -> None:
             Preamble(0, 70, 12, step_multiple, 1, 196, 146)
     with pytest.raises(ValueError, match="2.0..3.5"):
         ClassicalEmbedder(step_multiple=1.0)
-    with pytest.raises(ValueError):
-        Preamble(0, 70, 12, 2.0, 5, 196, 146)
+    for spread in (3, 256):
+        with pytest.raises(ValueError):
+            Preamble(0, 70, 12, 2.0, spread, 196, 146)
 
 
 @pytest.mark.parametrize("quality_target, bits_per_block", [(75, 8), (50, 4), (90, 12)])
 def test_round_trip_without_compression(quality_target: int, bits_per_block: int) -> None:
-    embedder = ClassicalEmbedder(quality_target=quality_target, bits_per_block=bits_per_block)
+    embedder = ClassicalEmbedder(spread=1, quality_target=quality_target, bits_per_block=bits_per_block)
     cover = textured_cover(1)
     capacity = embedder.capacity_bits(*cover.size)
     bits = random_bits(capacity)
@@ -117,11 +119,11 @@ def test_round_trip_without_compression(quality_target: int, bits_per_block: int
 
 
 def test_receiver_reads_settings_from_the_image() -> None:
-    sender = ClassicalEmbedder(quality_target=60, bits_per_block=6, step_multiple=2.5)
+    sender = ClassicalEmbedder(spread=1, quality_target=60, bits_per_block=6, step_multiple=2.5)
     cover = textured_cover(2)
     bits = random_bits(sender.capacity_bits(*cover.size))
     stego = jpeg_roundtrip(sender.embed(cover, bits), 60)
-    receiver = ClassicalEmbedder()  # defaults: 75, 12, 2.0
+    receiver = ClassicalEmbedder(spread=1)  # defaults: 75, 12, 2.0
     x, y, preamble = receiver.read_preamble(stego)
     assert (x, y) == (GRID_MARGIN, GRID_MARGIN)
     assert preamble == Preamble(preamble.salt, 60, 6, 2.5, 1, *grid_size(*cover.size))
@@ -130,7 +132,7 @@ def test_receiver_reads_settings_from_the_image() -> None:
 
 
 def test_soft_values_and_extra_bits() -> None:
-    embedder = ClassicalEmbedder()
+    embedder = ClassicalEmbedder(spread=1)
     cover = textured_cover(3)
     capacity = embedder.capacity_bits(*cover.size)
     bits = random_bits(capacity)
@@ -142,7 +144,7 @@ def test_soft_values_and_extra_bits() -> None:
 
 
 def test_embed_rejects_too_many_or_non_binary_bits() -> None:
-    embedder = ClassicalEmbedder()
+    embedder = ClassicalEmbedder(spread=1)
     cover = textured_cover(4, 192, 192)
     with pytest.raises(ValueError, match="do not fit"):
         embedder.embed(cover, random_bits(embedder.capacity_bits(192, 192) + 1))
@@ -168,7 +170,7 @@ def test_dither_hides_the_lattice() -> None:
 def test_default_lattice_survives_jpeg_chains_above_the_design_quality(seed: int) -> None:
     # Step multiple 2: any single JPEG and any two-JPEG chain at or above the design quality,
     # in any order, decoded without knowing the qualities.
-    embedder = ClassicalEmbedder(quality_target=70)
+    embedder = ClassicalEmbedder(spread=1, quality_target=70)
     cover = textured_cover(seed, 320, 320)
     capacity = embedder.capacity_bits(*cover.size)
     bits = random_bits(capacity, seed)
@@ -182,7 +184,7 @@ def test_default_lattice_survives_jpeg_chains_above_the_design_quality(seed: int
 
 
 def test_receiver_finds_the_grid_after_crops_from_any_edge() -> None:
-    embedder = ClassicalEmbedder(quality_target=70)
+    embedder = ClassicalEmbedder(spread=1, quality_target=70)
     cover = textured_cover(12, 288, 320)
     capacity = embedder.capacity_bits(*cover.size)
     bits = random_bits(capacity, 12)
@@ -202,14 +204,14 @@ def test_receiver_finds_the_grid_after_crops_from_any_edge() -> None:
 
 
 def test_plain_images_have_no_preamble() -> None:
-    embedder = ClassicalEmbedder()
+    embedder = ClassicalEmbedder(spread=1)
     for image in (textured_cover(13), Image.new("RGB", (256, 256), (128, 128, 128)), Image.new("RGB", (256, 256))):
         assert embedder.read_preamble(image) is None
         assert not np.any(embedder.extract_soft(image, 100))
 
 
 def test_footprint_follows_the_message_and_images_are_not_linkable() -> None:
-    embedder = ClassicalEmbedder(quality_target=70)
+    embedder = ClassicalEmbedder(spread=1, quality_target=70)
     cover = textured_cover(14, 320, 320)
     bits = random_bits(500, 14)
     basis = dct_basis(AC_POSITIONS[:12])
@@ -249,7 +251,7 @@ def test_uerd_costs_match_conseal() -> None:
     assert np.array_equal(np.isinf(ours), np.isinf(theirs))
 
 
-@pytest.mark.parametrize("spread", [2, 4])
+@pytest.mark.parametrize("spread", [2, 8])
 def test_spread_puts_changes_in_textured_blocks_and_survives_chains(spread: int) -> None:
     # Left half flat, right half textured: the projection's change goes to the textured members.
     rng = np.random.default_rng(spread)
@@ -257,7 +259,7 @@ def test_spread_puts_changes_in_textured_blocks_and_survives_chains(spread: int)
     busy = np.clip(120 + rng.normal(0, 25, (560, 160, 1)), 0, 255).repeat(3, axis=2)
     cover = Image.fromarray(np.concatenate([flat, busy], axis=1).astype(np.uint8))
     embedder = ClassicalEmbedder(quality_target=70, spread=spread)
-    assert embedder.capacity_bits(*cover.size) == ClassicalEmbedder(quality_target=70).capacity_bits(*cover.size) // spread
+    assert embedder.capacity_bits(*cover.size) == ClassicalEmbedder(quality_target=70, spread=1).capacity_bits(*cover.size) // spread
     bits = random_bits(800, spread)
     stego = embedder.embed(cover, bits)
     assert embedder.read_preamble(stego)[2].spread == spread
@@ -268,3 +270,10 @@ def test_spread_puts_changes_in_textured_blocks_and_survives_chains(spread: int)
     for chain in [(), (70,), (95, 70), (80, 85)]:
         received = apply_chain(stego, chain) if chain else stego
         assert np.mean(embedder.extract(received, bits.size) != bits) < 0.01, chain
+
+
+def test_the_default_design_is_spread_and_its_maximal_variant_is_not() -> None:
+    covert = ClassicalEmbedder(quality_target=70)
+    maximal = covert.maximal()
+    assert covert.spread == DEFAULT_SPREAD > 1 and maximal.spread == 1 and maximal.quality_target == 70
+    assert covert.capacity_bits(1600, 1200) == maximal.capacity_bits(1600, 1200) // DEFAULT_SPREAD
