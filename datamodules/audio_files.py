@@ -10,7 +10,6 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.nn import functional as F
-from torch.utils.data import Dataset
 
 from common.audio import resample
 from datamodules.base import SplitDataModule

@@ -4,7 +4,6 @@ crops, peers, keyless statistics, AUC, P_E and the photo splits."""
 from __future__ import annotations
 
 import importlib.util
-import io
 import sys
 from pathlib import Path
 
