@@ -27,7 +27,6 @@ here (:data:`RESERVED_PACKAGES`).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import struct
@@ -37,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, ImageOps
 
-from datamodules.real_speech import _unpacked_tree
+from datamodules.debian_packages import read_csv, unpacked_tree, write_csv
 
 MANIFEST = "manifest.csv"
 FIELDS = ("path", "package", "name", "licence", "width", "height", "split")
@@ -165,7 +164,7 @@ def prepare(
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as work:
         for source in sources:
-            folder = _unpacked_tree(source.package, Path(work), from_dir) / source.folder
+            folder = unpacked_tree(source.package, Path(work), from_dir) / source.folder
             for relative in source.photos:
                 original = folder / relative
                 if not original.is_file():
@@ -187,17 +186,13 @@ def prepare(
 
 
 def write_manifest(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    """Write the manifest ``rows`` (columns :data:`FIELDS`)."""
+    write_csv(path, FIELDS, rows)
 
 
 def read_manifest(root: str | os.PathLike) -> list[dict]:
     """The manifest rows with ``width`` and ``height`` as int."""
-    with open(Path(root) / MANIFEST, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(Path(root) / MANIFEST)
     for row in rows:
         row["width"], row["height"] = int(row["width"]), int(row["height"])
     return rows

@@ -24,7 +24,6 @@ here (:data:`RESERVED_PACKAGES`).
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import os
 import shutil
@@ -41,6 +40,7 @@ from torch.utils.data import Dataset
 from common.audio import resample
 from common.settings import SPEECH_SAMPLE_RATE
 from datamodules.base import DatasetNotFoundError, SplitDataModule, require_folders
+from datamodules.debian_packages import read_csv, unpacked_tree, write_csv
 from datamodules.mixing import mix, scale_to_snr
 from datamodules.synthetic import synthesise_noise
 
@@ -148,7 +148,7 @@ def prepare(
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         for source in sources:
-            tree = _unpacked_tree(source.package, work, from_dir)
+            tree = unpacked_tree(source.package, work, from_dir)
             folder = tree / "usr" / "share" / "asterisk" / "sounds" / source.folder
             if not folder.is_dir():
                 raise FileNotFoundError(f"{source.package}: no folder {folder}")
@@ -176,33 +176,14 @@ def prepare(
     return rows
 
 
-def _unpacked_tree(package: str, work: Path, from_dir: str | os.PathLike | None) -> Path:
-    """The unpacked file tree of ``package`` (from ``from_dir`` or ``apt-get download``)."""
-    if from_dir is not None and (Path(from_dir) / package / "usr").is_dir():
-        return Path(from_dir) / package
-    debs = sorted(Path(from_dir).glob(f"{package}_*.deb")) if from_dir is not None else []
-    if not debs:
-        if from_dir is not None:
-            raise FileNotFoundError(f"no {package}_*.deb or {package}/usr in {from_dir}")
-        subprocess.run(["apt-get", "download", package], cwd=work, check=True, capture_output=True)
-        debs = sorted(work.glob(f"{package}_*.deb"))
-    tree = work / package
-    subprocess.run(["dpkg", "-x", str(debs[-1]), str(tree)], check=True)
-    return tree
-
-
 def write_manifest(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    """Write the manifest ``rows`` (columns :data:`FIELDS`)."""
+    write_csv(path, FIELDS, rows)
 
 
 def read_manifest(root: str | os.PathLike) -> list[dict]:
     """The manifest rows with ``duration`` as float and ``band_limited`` as bool."""
-    with open(Path(root) / MANIFEST, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(Path(root) / MANIFEST)
     for row in rows:
         row["duration"], row["band_limited"] = float(row["duration"]), row["band_limited"] in ("1", "True", "true")
     return rows

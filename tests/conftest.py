@@ -4,6 +4,10 @@ Property-based tests draw the same examples in every run (derandomised Hypothesi
 database), so the suite passes or fails the same way each time.
 """
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -13,6 +17,7 @@ from common.speech_synthesis import synthesise_speech
 from datamodules.real_speech import write_manifest
 
 SPEAKERS = ("anna", "bert", "cleo", "dora")
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 settings.register_profile("stegavox", derandomize=True, database=None, deadline=None)
 settings.load_profile("stegavox")
@@ -35,3 +40,17 @@ def real_speech_corpus(tmp_path_factory):
                          "source_rate": 8000 if s == 1 else 16000, "split": split})
     write_manifest(root / "manifest.csv", rows)
     return root
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """Load a script of ``benchmarks/`` by name (e.g. ``"faults"``) as a module."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"stegavox_{name}_benchmark", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -3,8 +3,6 @@ crops, peers, keyless statistics, AUC, P_E and the photo splits."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import jpeglib
@@ -14,16 +12,10 @@ from PIL import Image
 
 from common.platforms import jpeg_bytes
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "steganalysis.py"
-
 
 @pytest.fixture(scope="module")
-def sa():
-    spec = importlib.util.spec_from_file_location("stegavox_steganalysis_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def sa(load_benchmark):
+    return load_benchmark("steganalysis")
 
 
 def photo_like(height: int, width: int, seed: int = 0) -> Image.Image:

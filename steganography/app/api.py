@@ -354,12 +354,8 @@ def hide(
                 ) from None
             continue
         stego = result.stego
-        covert = pipeline.covert_capacity_bits(plan.embedder, *plan.cover.size)
-        if result.frame_bits > covert:
-            plan.notes.append(
-                f"detectable: the message takes {result.frame_bits} channel bits, more than the {covert} this cover "
-                "hides covertly; steganalysis can tell this image from a photo"
-            )
+        if result.detectable_note:
+            plan.notes.append(result.detectable_note)
         if plan.output_format == "jpeg":
             file_bytes = platforms.jpeg_bytes(stego, plan.output_quality)
             stego_out = platforms.decode(file_bytes)

@@ -359,9 +359,8 @@ def run_hide(args: argparse.Namespace) -> int:
         f"{result.frame_bits}/{result.capacity_bits} channel bits, "
         f"PSNR {psnr_8bit(np.asarray(result.stego), np.asarray(cover)):.1f} dB -> {out}"
     )
-    covert = pipeline.covert_capacity_bits(embedder, width, height)
-    if result.frame_bits > covert:
-        note(f"detectable: the message fills more than the covert {covert} channel bits; steganalysis can tell this image from a photo")
+    if result.detectable_note:
+        note(result.detectable_note)
     if result.survives_target:
         print(f"checked: the payload comes back after Pillow JPEG at quality {args.quality_target}")
     else:

@@ -104,6 +104,18 @@ class HideResult:
     bit_error_rates: dict[int | str, float]
     #: Whether the payload came back after Pillow JPEG at the target quality.
     survives_target: bool
+    #: The covert capacity of the cover (:func:`covert_capacity_bits` of the design given to hide).
+    covert_bits: int
+
+    @property
+    def detectable_note(self) -> str | None:
+        """The one line saying that the frame exceeds the covert capacity, or ``None``."""
+        if self.frame_bits <= self.covert_bits:
+            return None
+        return (
+            f"detectable: the message takes {self.frame_bits} channel bits, more than the {self.covert_bits} this "
+            "cover hides covertly; steganalysis can tell this image from a photo"
+        )
 
 
 def calibration_qualities(quality_target: int, offsets: tuple[int, ...] | None = None) -> list[int]:
@@ -288,12 +300,13 @@ def hide(
             given ``bch_t`` does not even survive the lossless stego image).
     """
     embedder = embedder.keyed(crypto.embedding_seed(passphrase))
+    covert = covert_capacity_bits(embedder, *cover.size)
     if detectable_ok:
         guess = (bch_t, ecc.DEFAULT_BCH_M) if bch_t is not None else initial_code or _code_for(FIRST_GUESS_BER)
-        if container.frame_bits(len(audio), *guess) > covert_capacity_bits(embedder, *cover.size):
+        if container.frame_bits(len(audio), *guess) > covert:
             embedder = embedder.maximal()  # beyond the covert design: the most capacity
     capacity = embedder.capacity_bits(*cover.size)
-    limit = capacity if detectable_ok else covert_capacity_bits(embedder, *cover.size)
+    limit = capacity if detectable_ok else covert
     if capacity == 0:
         raise CoverTooSmallError(
             f"cover too small: the audio takes {len(audio)} bytes but a {cover.size[0]}x{cover.size[1]} cover holds none",
@@ -335,7 +348,7 @@ def hide(
         else:
             survives = _recovers(soft[quality_target], audio, passphrase)
         if bch_t is not None or (survives and code_suffices(t, m, rates)):
-            return HideResult(stego, t, m, frame, capacity, rates, survives)
+            return HideResult(stego, t, m, frame, capacity, rates, survives, covert)
         # A margin over the new measurement, so that the next one (other bits, same cover) passes.
         needed = choose_code(rates, quality_target, margin=_margin(embedder))
         t, m = needed if needed != (t, m) else (min(math.ceil(1.5 * t), ecc.MAX_BCH_T), m)

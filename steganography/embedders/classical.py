@@ -557,10 +557,9 @@ class ClassicalEmbedder(Embedder):
         costs = uerd_costs(luma @ _block_dct_basis().T, rows, cols, table)[positions // per_block, frequency]
         # Least sum of cost x (change / step)^2 moving the projection by (wanted - projection).
         ease = np.where(np.isfinite(costs), 1.0 / np.maximum(costs, 1e-12), 0.0).reshape(-1, spread)
-        weight = ease * (direction.reshape(-1, spread) ** 2)
-        ease = np.where(weight.sum(axis=1, keepdims=True) > 0, ease, 1.0)  # all wet: share equally
-        weight = ease * (direction.reshape(-1, spread) ** 2)
-        share = ease * direction.reshape(-1, spread) / weight.sum(axis=1, keepdims=True)
+        ease = np.where(ease.sum(axis=1, keepdims=True) > 0, ease, 1.0)  # all wet: share equally
+        weights = direction.reshape(-1, spread)
+        share = ease * weights / (ease * weights**2).sum(axis=1, keepdims=True)
         return (move[:, None] * share).ravel().astype(np.float32) * steps
 
     def read_preamble(self, stego: Image.Image) -> tuple[int, int, Preamble] | None:

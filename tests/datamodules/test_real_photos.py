@@ -116,7 +116,7 @@ def test_prepare_unpacks_deb_files(tmp_path, package_trees):
 
 
 def test_reserved_packages_are_refused_before_any_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(real_photos, "_unpacked_tree", lambda *args: pytest.fail("nothing may be fetched"))
+    monkeypatch.setattr(real_photos, "unpacked_tree", lambda *args: pytest.fail("nothing may be fetched"))
     reserved = Source(RESERVED_PACKAGES[0], "usr/share/backgrounds", ("a.jpg",), "CC-BY-4.0")
     with pytest.raises(ValueError, match="reserved"):
         prepare(tmp_path / "out", None, SOURCES + (reserved,), SPLITS | {reserved.package: "tune"})

@@ -3,21 +3,9 @@ error after every attack, the same answer for every wrong passphrase."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
-
-FAULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "faults.py"
-
-
-def load_faults():
-    spec = importlib.util.spec_from_file_location("stegavox_faults_benchmark", FAULTS)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def check(report: dict, faults) -> None:
@@ -31,8 +19,8 @@ def check(report: dict, faults) -> None:
     assert len({row["message"] for row in wrong}) <= 1  # one message for every wrong passphrase
 
 
-def test_fault_campaign_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    faults = load_faults()
+def test_fault_campaign_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load_benchmark) -> None:
+    faults = load_benchmark("faults")
     report = faults.run_campaign(
         len(set(faults.ATTACK_SCHEDULE)), 4, seed=3, workdir=tmp_path, log=lambda _: None, quick=True, timing_runs=0
     )
@@ -43,8 +31,8 @@ def test_fault_campaign_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.slow
-def test_fault_campaign_100_trials(tmp_path: Path) -> None:
-    faults = load_faults()
+def test_fault_campaign_100_trials(tmp_path: Path, load_benchmark) -> None:
+    faults = load_benchmark("faults")
     report = faults.run_campaign(100, 40, seed=7, workdir=tmp_path, log=lambda _: None, timing_runs=3)
     check(report, faults)
     assert report["attacks"]["all"].get("exact", 0) >= 10
