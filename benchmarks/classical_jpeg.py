@@ -45,7 +45,8 @@ from common.payload import codecs, container, crypto, ecc
 from common.settings import JPEG_QUALITY_TARGET
 from common.speech_synthesis import synthesise_speech
 from datamodules.synthetic import procedural_image
-from steganography.app import pipeline, sweep
+from steganography.app import sweep
+from steganography.embedders import pipeline
 from steganography.embedders.classical import ClassicalEmbedder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "classical_jpeg.json"

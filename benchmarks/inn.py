@@ -33,9 +33,10 @@ import yaml
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, sample_photo
 from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
-from steganography.app import pipeline, sweep
+from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, sample_photo
+from steganography.app import sweep
+from steganography.embedders import pipeline
 from steganography.embedders.base import Embedder
 from steganography.models.zhunet import ZhuNet
 from steganography.tasks.inn import INNHidingTask

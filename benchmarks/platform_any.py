@@ -56,7 +56,8 @@ from common.payload import container, crypto
 from common.settings import SPEECH_SAMPLE_RATE
 from common.speech_synthesis import synthesise_speech
 from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo_cover
-from steganography.app import api, pipeline
+from steganography.app import api
+from steganography.embedders import pipeline
 
 PASSPHRASE = "benchmark passphrase"
 SPEECH_SECONDS = 5.0

@@ -3,7 +3,7 @@
 Each mode builds the embedder the application designs for a cover (``api.design``: plain
 ``hide`` for Q75, or a platform profile) and embeds as many channel bits as the application's
 frame for that message takes: ``seconds`` of Codec2 1200 bit/s, encrypted, BCH-coded with the
-code ``hide`` starts from (:data:`steganography.app.pipeline.FIRST_GUESS_BER`) behind the keyed
+code ``hide`` starts from (:data:`steganography.embedders.pipeline.FIRST_GUESS_BER`) behind the keyed
 header. The frame is whitened by a keystream, so random bits stand for it exactly; what the
 detector sees depends only on how many bits are embedded and where. ``seconds=None`` fills the
 whole capacity. The application's post-embedding checks are skipped (they change nothing in the
@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from common.payload import container
-from steganography.app import api, pipeline
+from steganography.app import api
+from steganography.embedders import pipeline
 
 #: Codec2 1200 bit/s file size: the 7-byte ``.c2`` header, then 6 bytes per 40 ms frame.
 CODEC2_1200_HEADER_BYTES = 7

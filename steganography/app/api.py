@@ -199,7 +199,7 @@ def design(
     (:data:`common.platforms.ANY_PLATFORM`) keeps the cover's size and uses the ``canonical``
     hider, checked by :func:`common.platforms.unknown_platform_channels` (``method`` is ignored).
     """
-    from steganography.app import pipeline
+    from steganography.embedders import pipeline
 
     notes: list[str] = []
     if platform is None:
@@ -291,7 +291,7 @@ def hide(
             would); every error is a :class:`common.errors.StegavoxError`.
     """
     from common.payload import codecs, container
-    from steganography.app import pipeline
+    from steganography.embedders import pipeline
 
     secret = _as_passphrase(passphrase)
     opened: list[str] = []
@@ -424,14 +424,14 @@ def capacity(
     cover, platform: str | None = None, quality_target: int | None = None, method: str = "classical", hd: bool = False
 ) -> dict:
     """Bytes and seconds of speech per codec that :func:`hide` accepts for ``cover``: *covert*
-    (within the covert capacity, :func:`steganography.app.pipeline.covert_capacity_bits`) and
+    (within the covert capacity, :func:`steganography.embedders.pipeline.covert_capacity_bits`) and
     *maximum* (the whole capacity, detectable: ``detectable_ok=True``).
 
     The same design and the same measurement :func:`hide` starts from
-    (:func:`steganography.app.pipeline.max_payload_bytes` with the platform's checks).
+    (:func:`steganography.embedders.pipeline.max_payload_bytes` with the platform's checks).
     """
     from common.payload import codecs, container
-    from steganography.app import pipeline
+    from steganography.embedders import pipeline
 
     plan = design(as_image(cover), platform, quality_target, method, hd)
     fit, t, m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels, True)
@@ -470,7 +470,7 @@ def reveal(stego, passphrase: str | bytes, method: str | None = None) -> RevealO
     Raises:
         PayloadUnrecoverableError (exit 3), AuthenticationError (exit 4), InputError (exit 2).
     """
-    from steganography.app import pipeline
+    from steganography.embedders import pipeline
 
     embedder = pipeline.make_embedder(method) if method else None
     image = as_image(stego, exif_orientation=False)  # the pixels as hide wrote them

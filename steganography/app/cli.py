@@ -29,7 +29,7 @@ from common.image import open_image
 from common.metrics import psnr_8bit
 from common.payload import container, crypto, ecc
 from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE, SWEEP_JPEG_QUALITIES
-from steganography.app import pipeline
+from steganography.embedders import pipeline
 
 if TYPE_CHECKING:
     import torch

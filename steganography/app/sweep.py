@@ -22,7 +22,7 @@ from common.image import jpeg_roundtrip, open_image, pil_to_tensor
 from common.metrics import psnr, ssim
 from common.payload import container, ecc
 from common.settings import SPEECH_SAMPLE_RATE
-from steganography.app import pipeline
+from steganography.embedders import pipeline
 from steganography.embedders.base import Embedder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")

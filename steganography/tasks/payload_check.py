@@ -2,12 +2,12 @@
 
 Each check sends speech through what ``stegavox hide`` / ``stegavox reveal`` do: the utterance is
 encoded (:func:`common.payload.codecs.encode_audio`, Opus at a low bitrate by default), hidden with
-:func:`steganography.app.pipeline.hide` (AES-GCM, BCH code chosen and verified by ``hide`` itself,
+:func:`steganography.embedders.pipeline.hide` (AES-GCM, BCH code chosen and verified by ``hide`` itself,
 embedding), recompressed with real Pillow JPEG at each quality, revealed with
-:func:`steganography.app.pipeline.reveal` and compared byte for byte with what was sent.
+:func:`steganography.embedders.pipeline.reveal` and compared byte for byte with what was sent.
 
 How much audio goes in: the longest prefix of the utterance that fits the cover at the code
-:func:`steganography.app.pipeline.max_payload_bytes` chooses (what ``stegavox capacity`` reports),
+:func:`steganography.embedders.pipeline.max_payload_bytes` chooses (what ``stegavox capacity`` reports),
 estimated with :func:`common.payload.codecs.max_duration_seconds` and shortened by 10 % steps until
 the encoded (VBR) file really fits. An item that cannot carry even the audio file's header, or
 that ``hide`` rejects, is a failure with a reason and counts as not recovered at every quality.
@@ -37,7 +37,7 @@ from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE, VALIDATION_
 from datamodules.demo import SynthesisedSpeech, item_rng
 from datamodules.librispeech import LibriSpeech
 from datamodules.synthetic import procedural_image
-from steganography.app import pipeline
+from steganography.embedders import pipeline
 from steganography.embedders.base import Embedder
 from steganography.embedders.inn import INNEmbedder
 

@@ -15,8 +15,9 @@ from common.errors import StegavoxError
 from common.payload import codecs, container, crypto
 from datamodules.sample_photos import photo_cover
 from datamodules.synthetic import textured_cover
-from steganography.app import api, pipeline
+from steganography.app import api
 from steganography.app import cli as app
+from steganography.embedders import pipeline
 
 PASSPHRASE = "correct horse battery staple"
 

@@ -15,7 +15,7 @@ from PIL import Image
 from common import platforms
 from common.export import save_module
 from datamodules.synthetic import procedural_image
-from steganography.app import pipeline
+from steganography.embedders import pipeline
 from steganography.embedders.canonical import DEFAULT_CHECKPOINT, GUARD_CELLS, PILOT_WINDOW, CanonicalINNEmbedder, GridMap
 from steganography.models.inn import InvertibleHider
 

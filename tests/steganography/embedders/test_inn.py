@@ -13,7 +13,7 @@ from PIL import Image
 from common.export import export_checkpoint, load_module, save_module
 from common.metrics import psnr_8bit
 from datamodules.synthetic import procedural_image
-from steganography.app import pipeline
+from steganography.embedders import pipeline
 from steganography.embedders.inn import DEFAULT_CHECKPOINT, INNEmbedder
 from steganography.models.inn import InvertibleHider
 

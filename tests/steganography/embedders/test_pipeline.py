@@ -6,7 +6,7 @@ from PIL import Image
 
 from common.errors import InputError
 from common.payload import container
-from steganography.app import pipeline
+from steganography.embedders import pipeline
 from steganography.embedders.classical import ClassicalEmbedder
 
 
