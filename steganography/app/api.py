@@ -25,6 +25,13 @@ from common.metrics import psnr_8bit
 from common.payload import crypto
 from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE
 
+#: A progress callback (stage, fraction done); see :data:`steganography.embedders.pipeline.Progress`.
+Progress = Callable[[str, float], None]
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    """A :data:`Progress` that reports nothing."""
+
 #: Channel count audio is converted to before encoding.
 APP_CHANNELS = 1
 #: ``codec="auto"`` tries these (codec, bitrate) in order, best quality first; bitrates are kbit/s
@@ -252,6 +259,124 @@ def _candidates(codec: str, bitrate: int | None) -> list[tuple[str, int | None]]
     return [(name, rate) for name, rate in AUTO_CODECS if name in codecs.CODECS and codecs.codec_available(name)]
 
 
+def check_codec_options(codec: str, bitrate: int | None) -> None:
+    """Refuse a bitrate the codec does not take.
+
+    Raises:
+        InputError: ``bitrate`` with ``codec="auto"`` or a codec other than Opus and Codec2.
+    """
+    if bitrate is not None and codec not in ("opus", "codec2"):
+        raise InputError(f"--bitrate applies to opus (kbit/s) and codec2 (bit/s) only, not to {codec}")
+
+
+def _audio_seconds(audio, sample_rate: int | None) -> float | None:
+    """The duration of ``audio`` from its header (a path) or its length (an array), unread."""
+    if isinstance(audio, (str, os.PathLike)):
+        from common.audio import audio_seconds
+
+        return audio_seconds(audio) if Path(audio).is_file() else None
+    if sample_rate:
+        return np.shape(audio)[-1] / sample_rate
+    return None
+
+
+class _Fitter:
+    """What fits in one design: the covert (and, if accepted, the detectable) payload bytes and
+    codes, measured once each, on demand, as :func:`capacity` measures them."""
+
+    def __init__(self, plan: Design, bch_t: int | None, progress: Progress) -> None:
+        self.plan, self.bch_t, self.progress = plan, bch_t, progress
+        self._measured: dict[bool, tuple[int, int, int]] = {}
+
+    def fit(self, detectable: bool) -> tuple[int, int, int]:
+        """``(bytes, t, m)`` covertly, or with ``detectable`` in the whole capacity."""
+        from common.payload import container, ecc
+        from steganography.embedders import pipeline
+
+        plan = self.plan
+        # A design that is its own maximum, wholly covert, measures the same either way.
+        detectable = detectable and (plan.embedder.maximal() is not plan.embedder or plan.embedder.covert_fraction < 1)
+        if detectable not in self._measured:
+            if self.bch_t is not None:
+                code = (self.bch_t, ecc.DEFAULT_BCH_M)
+                self._measured[detectable] = (container.max_payload_bytes(self.bits(detectable), *code), *code)
+            else:
+                self._measured[detectable] = pipeline.max_payload_bytes(
+                    plan.embedder, plan.cover, plan.design_quality, plan.channels, detectable, self.progress
+                )
+        return self._measured[detectable]
+
+    def bits(self, detectable: bool) -> int:
+        """Channel bits: covert, or with ``detectable`` the whole capacity of the maximal design."""
+        from steganography.embedders import pipeline
+
+        embedder, size = self.plan.embedder, self.plan.cover.size
+        return embedder.maximal().capacity_bits(*size) if detectable else pipeline.covert_capacity_bits(embedder, *size)
+
+    def upper_bound(self, detectable: bool) -> int:
+        """Bytes that fit with the weakest code: nothing larger can fit, whatever the measurement."""
+        from common.payload import container, ecc
+
+        return container.max_payload_bytes(self.bits(detectable), 1, ecc.DEFAULT_BCH_M)
+
+
+def _first_fitting(sizes: Callable[[int], int], count: int, fit_bytes: int) -> int | None:
+    """The first index ``i < count`` with ``sizes(i) <= fit_bytes``, for sizes that shrink with
+    ``i`` (the candidates, best first): a bisection, so only about log2(count) are encoded."""
+    low, high = 0, count  # invariant: the answer is in [low, high] (high: none fits)
+    while low < high:
+        middle = (low + high) // 2
+        if sizes(middle) <= fit_bytes:
+            high = middle
+        else:
+            low = middle + 1
+    return low if low < count else None
+
+
+def _longest_prefix(wave, codec: str, bitrate: int | None, fit_bytes: int) -> float:
+    """Seconds of the start of ``wave`` whose ``codec`` file fits in ``fit_bytes`` (tenths of a
+    second, bisected on the actual encoder)."""
+    tenth = SPEECH_SAMPLE_RATE // 10
+    low, high = 0, wave.shape[-1] // tenth  # tenths: low fits (or is 0), high + 1 does not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(_encode(wave[..., : middle * tenth], codec, bitrate)) <= fit_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return low / 10
+
+
+def _refusal(wave, label: str, needed: int, fitter: _Fitter, detectable_ok: bool, codec: str, bitrate: int | None):
+    """The one-line refusal of ``needed`` bytes of ``label`` audio: what fits, covertly and
+    detectably, the longest start of this recording that fits, and (for an explicit codec) the
+    best codec that fits all of it."""
+    from steganography.embedders import pipeline
+
+    fit = fitter.fit(detectable_ok)[0]
+    detectable, detectable_fit = "", None
+    if not detectable_ok:
+        most = fitter.fit(True)[0]
+        if most >= needed:
+            detectable_fit = most
+            detectable = " (it fits detectably: add --detectable-ok to accept an image steganalysis can detect)"
+        elif most > fit:
+            detectable = f" ({most} bytes detectably, with --detectable-ok)"
+    prefix = _longest_prefix(wave, codec, bitrate, fit) if fit else 0.0
+    fits = f"the first {prefix:.1f} s of this recording fit as {label}" if prefix else "not even 0.1 s of it fits"
+    auto = _candidates("auto", None)
+    best = _first_fitting(lambda index: len(_encode(wave, *auto[index])), len(auto), fit) if fit else None
+    if best is not None and auto[best] != (codec, bitrate):
+        fits += f"; all of it fits as {codec_label(*auto[best])} (--codec auto)"
+    return pipeline.CoverTooSmallError(
+        f"cover too small: {wave.shape[-1] / SPEECH_SAMPLE_RATE:.1f} s of speech take {needed} bytes as {label}, "
+        f"this cover hides {fit} bytes {'in all' if detectable_ok else 'covertly'}{detectable}; {fits}",
+        fit,
+        needed,
+        detectable_fit_bytes=detectable_fit,
+    )
+
+
 def hide(
     cover,
     audio,
@@ -266,8 +391,14 @@ def hide(
     enhance: bool = False,
     hd: bool = False,
     detectable_ok: bool = False,
+    progress: Progress | None = None,
 ) -> HideOutcome:
     """Hide speech in a cover image; returns the file to upload and a :class:`HideReport`.
+
+    The one hide path: the command line and the web page call it. What fits is measured as
+    :func:`capacity` measures it, so whatever ``capacity`` promises, ``hide`` accepts; audio
+    that cannot fit is refused before it is decoded (from its header) or right after it is
+    encoded, naming the longest start of the recording that fits.
 
     Args:
         cover: path, Pillow image or uint8 array.
@@ -285,6 +416,8 @@ def hide(
         detectable_ok: accept a message above the covert capacity (up to the whole capacity;
             the image is then detectable by steganalysis); ``codec="auto"`` then picks the best
             codec that fits the whole capacity instead of the covert one.
+        progress: called with each stage (``"measuring the cover"``, ``"encoding opus 16 kbit/s"``,
+            ``"embedding"``, ``"checking the stego image"``, …) and the fraction of it done.
 
     Raises:
         InputError / CoverTooSmallError: bad input, or nothing fits (the message says what
@@ -293,124 +426,141 @@ def hide(
     from common.payload import codecs, container
     from steganography.embedders import pipeline
 
+    progress = progress or _no_progress
+    check_codec_options(codec, bitrate)
     secret = _as_passphrase(passphrase)
+    progress("reading the cover", 0.0)
     opened: list[str] = []
     image = as_image(cover, note=opened.append)
     plan = design(image, platform, quality_target, method, hd)
     plan.notes[:0] = opened
+    fitter = _Fitter(plan, bch_t, progress)
+    candidates = _candidates(codec, bitrate)
+    seconds = _audio_seconds(audio, sample_rate)
+    floor = min(MIN_BYTES_PER_SECOND.get(name, 0) for name, _ in candidates)
+    upper = fitter.upper_bound(detectable_ok)
+    if upper == 0:
+        raise pipeline.CoverTooSmallError(
+            f"cover too small: a {plan.cover.size[0]}x{plan.cover.size[1]} cover holds no payload "
+            f"(the frame header alone needs {container.HEADER_BITS} channel bits)",
+            0,
+            0,
+        )
+    if seconds is not None and seconds * floor > upper:  # refuse before reading or encoding anything
+        raise pipeline.CoverTooSmallError(
+            f"cover too small: {seconds:.1f} s of speech need at least {seconds * floor:.0f} bytes with "
+            f"{'any codec' if len(candidates) > 1 else codec_label(*candidates[0])} but this cover holds at most "
+            f"{upper} bytes{'' if detectable_ok else ' covertly'}, about {upper / floor:.3g} s at best; "
+            "use a shorter recording or a larger cover",
+            upper,
+            round(seconds * floor),
+        )
+    progress("reading the audio", 0.0)
     wave = load_speech(audio, sample_rate, plan.notes)
     if enhance:
+        progress("enhancing the speech", 0.0)
         from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
 
         wave = enhance_waveform(load_pretrained_enhancer(), wave, SPEECH_SAMPLE_RATE)
-    candidates = _candidates(codec, bitrate)
-    fit_bytes = code = None
-    if len(candidates) > 1 and bch_t is None:
-        fit_bytes, *code = pipeline.max_payload_bytes(
-            plan.embedder, plan.cover, plan.design_quality, plan.channels, detectable_ok
-        )
-        seconds = wave.shape[-1] / SPEECH_SAMPLE_RATE
-        floor = min(MIN_BYTES_PER_SECOND[name] for name, _ in candidates)
-        if seconds * floor > fit_bytes:  # refuse before encoding anything
-            raise pipeline.CoverTooSmallError(
-                f"cover too small: {seconds:.1f} s of speech need at least {seconds * floor:.0f} bytes with any codec "
-                f"but this cover holds {fit_bytes} bytes; use a shorter recording or a larger cover",
-                fit_bytes,
-                round(seconds * floor),
-            )
-    last_error: pipeline.CoverTooSmallError | None = None
-    tried: list[str] = []
-    for name, rate in candidates:
-        data = _encode(wave, name, rate)
-        label = codec_label(name, rate)
-        if fit_bytes is not None and len(data) > fit_bytes:
-            tried.append(f"{label} {len(data)} B")
-            continue
-        meta = container.AudioMeta(name, codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE), APP_CHANNELS)
-        try:
-            result = pipeline.hide(
-                plan.cover,
-                data,
-                meta,
-                secret,
-                plan.embedder,
-                plan.design_quality,
-                bch_t,
-                channels=plan.channels,
-                initial_code=tuple(code) if code else None,
-                detectable_ok=detectable_ok,
-            )
-        except pipeline.CoverTooSmallError as err:
-            last_error = err
-            tried.append(f"{label} {len(data)} B")
-            if len(candidates) == 1 and err.detectable_fit_bytes is not None:
-                raise
-            if len(candidates) == 1:
-                raise pipeline.CoverTooSmallError(
-                    f"cover too small: {len(data)} bytes of {label} audio do not fit; this cover holds {err.fit_bytes} "
-                    f"bytes{_what_fits(wave, err.fit_bytes)}",
-                    err.fit_bytes,
-                    len(data),
-                ) from None
-            continue
-        stego = result.stego
-        if result.detectable_note:
-            plan.notes.append(result.detectable_note)
-        if plan.output_format == "jpeg":
-            file_bytes = platforms.jpeg_bytes(stego, plan.output_quality)
-            stego_out = platforms.decode(file_bytes)
-            limit = platforms.get_profile(platform).max_bytes
-            if limit and len(file_bytes) > limit:
-                plan.notes.append(f"the JPEG has {len(file_bytes)} bytes, above {platform}'s {limit}: it may be downsized")
+    encoded: dict[int, bytes] = {}
+
+    def encoded_size(index: int) -> int:
+        if index not in encoded:
+            progress(f"encoding {codec_label(*candidates[index])}", 0.0)
+            encoded[index] = _encode(wave, *candidates[index])
+        return len(encoded[index])
+
+    # A short message in a plain PNG needs no measurement of the cover (pipeline.hide's first guess).
+    quick = len(candidates) == 1 and not plan.channels and bch_t is None
+    if quick:
+        index = 0
+    else:
+        index = _first_fitting(encoded_size, len(candidates), fitter.fit(detectable_ok)[0])
+        if index is None:
+            last = len(candidates) - 1
+            raise _refusal(wave, codec_label(*candidates[last]), encoded_size(last), fitter, detectable_ok, *candidates[last])
+    name, rate = candidates[index]
+    label = codec_label(name, rate)
+    encoded_size(index)
+    data = encoded[index]
+    meta = container.AudioMeta(name, codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE), APP_CHANNELS)
+
+    def embed(initial_code: tuple[int, int] | None) -> pipeline.HideResult:
+        return pipeline.hide(
+            plan.cover, data, meta, secret, plan.embedder, plan.design_quality, bch_t,
+            channels=plan.channels, initial_code=initial_code, detectable_ok=detectable_ok, progress=progress,
+        )  # fmt: skip
+
+    try:
+        if quick:
+            try:
+                result = embed(None)
+            except pipeline.CoverTooSmallError:  # near the limit: the measured code, as capacity's
+                fit, *code = fitter.fit(detectable_ok)
+                if len(data) > fit:
+                    raise
+                result = embed(tuple(code))
         else:
-            buffer = io.BytesIO()
-            stego.save(buffer, format="PNG", compress_level=1)
-            file_bytes, stego_out = buffer.getvalue(), stego
-        report = HideReport(
-            method=plan.embedder.name,
-            platform=platform,
-            design_quality=plan.design_quality,
-            cover_size=image.size,
-            stego_size=stego.size,
-            codec=name,
-            bitrate=rate if name != "flac" else None,
-            audio_bytes=len(data),
-            seconds=wave.shape[-1] / SPEECH_SAMPLE_RATE,
-            bch_t=result.bch_t,
-            bch_m=result.bch_m,
-            frame_bits=result.frame_bits,
-            capacity_bits=result.capacity_bits,
-            bit_error_rates=result.bit_error_rates,
-            survives=result.survives_target,
-            psnr_db=psnr_8bit(np.asarray(stego_out), np.asarray(plan.cover)),
-            output_format=plan.output_format,
-            output_quality=plan.output_quality,
-            notes=plan.notes,
-        )
-        return HideOutcome(stego_out, file_bytes, report)
-    fit = fit_bytes if fit_bytes is not None else (last_error.fit_bytes if last_error else 0)
-    detectable = ""
-    if not detectable_ok and code:
-        most = container.max_payload_bytes(plan.embedder.capacity_bits(*plan.cover.size), *code)
-        detectable = f" (--detectable-ok: up to {most} bytes, detectably)" if most > fit else ""
-    raise pipeline.CoverTooSmallError(
-        f"cover too small: no codec fits in the {fit} bytes this cover hides covertly{detectable} "
-        f"({', '.join(tried)}); use a larger cover or shorter audio",
-        fit,
-        min(len(_encode(wave, *candidates[-1])), 2**31),
+            result = embed(tuple(fitter.fit(detectable_ok)[1:]) if bch_t is None else None)
+    except pipeline.CoverTooSmallError:
+        raise _refusal(wave, label, len(data), fitter, detectable_ok, name, rate) from None
+    return _outcome(plan, image, result, platform, name, rate, data, wave)
+
+
+def _outcome(
+    plan: Design, image: Image.Image, result, platform: str | None, name: str, rate: int | None, data: bytes, wave
+) -> HideOutcome:
+    """The file to write or upload (the platform's JPEG, else a PNG) and its report."""
+    stego = result.stego
+    if result.detectable_note:
+        plan.notes.append(result.detectable_note)
+    if plan.output_format == "jpeg":
+        file_bytes = platforms.jpeg_bytes(stego, plan.output_quality)
+        stego_out = platforms.decode(file_bytes)
+        limit = platforms.get_profile(platform).max_bytes
+        if limit and len(file_bytes) > limit:
+            plan.notes.append(f"the JPEG has {len(file_bytes)} bytes, above {platform}'s {limit}: it may be downsized")
+    else:
+        buffer = io.BytesIO()
+        stego.save(buffer, format="PNG", compress_level=1)
+        file_bytes, stego_out = buffer.getvalue(), stego
+    report = HideReport(
+        method=plan.embedder.name,
+        platform=platform,
+        design_quality=plan.design_quality,
+        cover_size=image.size,
+        stego_size=stego.size,
+        codec=name,
+        bitrate=rate if name != "flac" else None,
+        audio_bytes=len(data),
+        seconds=wave.shape[-1] / SPEECH_SAMPLE_RATE,
+        bch_t=result.bch_t,
+        bch_m=result.bch_m,
+        frame_bits=result.frame_bits,
+        capacity_bits=result.capacity_bits,
+        bit_error_rates=result.bit_error_rates,
+        survives=result.survives_target,
+        psnr_db=psnr_8bit(np.asarray(stego_out), np.asarray(plan.cover)),
+        output_format=plan.output_format,
+        output_quality=plan.output_quality,
+        notes=plan.notes,
     )
+    return HideOutcome(stego_out, file_bytes, report)
 
 
-def _what_fits(wave, fit_bytes: int) -> str:
-    """``"; fits: opus 8 kbit/s (…), …"``: the best codecs whose file of ``wave`` fits ``fit_bytes``."""
-    fitting = []
-    for name, rate in _candidates("auto", None):
-        size = len(_encode(wave, name, rate))
-        if size <= fit_bytes:
-            fitting.append(f"{codec_label(name, rate)} ({size} B)")
-        if len(fitting) == 2:
-            break
-    return "; fits: " + ", ".join(fitting) if fitting else "; no codec fits: use a larger cover or shorter audio"
+def output_format(platform: str | None) -> str:
+    """The file :func:`hide` writes for ``platform``: ``"jpeg"`` for a platform that keeps the
+    JPEG it gets, else ``"png"`` (no platform, ``any``, and platforms that re-encode a PNG).
+
+    Raises:
+        InputError: an unknown platform.
+    """
+    if platform is None or platform.lower() == platforms.ANY_PLATFORM:
+        return "png"
+    try:
+        return platforms.get_profile(platform).output_format
+    except KeyError as err:
+        raise InputError(str(err.args[0])) from None
 
 
 def codec_label(codec: str, bitrate: int | None) -> str:
@@ -421,7 +571,12 @@ def codec_label(codec: str, bitrate: int | None) -> str:
 
 
 def capacity(
-    cover, platform: str | None = None, quality_target: int | None = None, method: str = "classical", hd: bool = False
+    cover,
+    platform: str | None = None,
+    quality_target: int | None = None,
+    method: str = "classical",
+    hd: bool = False,
+    progress: Progress | None = None,
 ) -> dict:
     """Bytes and seconds of speech per codec that :func:`hide` accepts for ``cover``: *covert*
     (within the covert capacity, :func:`steganography.embedders.pipeline.covert_capacity_bits`) and
@@ -430,16 +585,12 @@ def capacity(
     The same design and the same measurement :func:`hide` starts from
     (:func:`steganography.embedders.pipeline.max_payload_bytes` with the platform's checks).
     """
-    from common.payload import codecs, container
-    from steganography.embedders import pipeline
+    from common.payload import codecs
 
     plan = design(as_image(cover), platform, quality_target, method, hd)
-    fit, t, m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels, True)
-    covert_bits = pipeline.covert_capacity_bits(plan.embedder, *plan.cover.size)
-    covert_t, covert_m = t, m
-    if plan.embedder.maximal() is not plan.embedder:  # another design: its own probe and code
-        _, covert_t, covert_m = pipeline.max_payload_bytes(plan.embedder, plan.cover, plan.design_quality, plan.channels)
-    covert_fit = container.max_payload_bytes(covert_bits, covert_t, covert_m) if covert_bits else 0
+    fitter = _Fitter(plan, None, progress or _no_progress)
+    fit, t, m = fitter.fit(True)
+    covert_fit, covert_t, covert_m = fitter.fit(False)
 
     def seconds_per_codec(size: int) -> dict[str, float]:
         seconds = {}
@@ -452,8 +603,8 @@ def capacity(
         "size": plan.cover.size,
         "method": plan.embedder.name,
         "design_quality": plan.design_quality,
-        "capacity_bits": plan.embedder.maximal().capacity_bits(*plan.cover.size),
-        "covert_bits": covert_bits,
+        "capacity_bits": fitter.bits(True),
+        "covert_bits": fitter.bits(False),
         "bch": (t, m),
         "covert_bch": (covert_t, covert_m),
         "covert_bytes": covert_fit,
@@ -464,8 +615,9 @@ def capacity(
     }
 
 
-def reveal(stego, passphrase: str | bytes, method: str | None = None) -> RevealOutcome:
-    """The audio hidden in ``stego`` (path, Pillow image or array), exactly as sent.
+def reveal(stego, passphrase: str | bytes, method: str | None = None, progress: Progress | None = None) -> RevealOutcome:
+    """The audio hidden in ``stego`` (path, Pillow image or array), exactly as sent; ``progress``
+    hears each hiding method tried.
 
     Raises:
         PayloadUnrecoverableError (exit 3), AuthenticationError (exit 4), InputError (exit 2).
@@ -474,5 +626,6 @@ def reveal(stego, passphrase: str | bytes, method: str | None = None) -> RevealO
 
     embedder = pipeline.make_embedder(method) if method else None
     image = as_image(stego, exif_orientation=False)  # the pixels as hide wrote them
-    audio, meta, stats = pipeline.reveal(image, _as_passphrase(passphrase), embedder)
-    return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber, pipeline.method_name(stats.method))
+    audio, meta, stats = pipeline.reveal(image, _as_passphrase(passphrase), embedder, progress or _no_progress)
+    method_name = pipeline.method_name(stats.method)
+    return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber, method_name)

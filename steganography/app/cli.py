@@ -10,41 +10,28 @@ torch, soundfile, the codecs and the enhancer are imported inside the subcommand
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
-import os
 import signal
 import sys
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from common.errors import InputError, StegavoxError
 from common.image import open_image
-from common.metrics import psnr_8bit
 from common.payload import container, crypto, ecc
-from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE, SWEEP_JPEG_QUALITIES
+from common.settings import JPEG_QUALITY_TARGET, SWEEP_JPEG_QUALITIES
+from steganography.app import files
 from steganography.embedders import pipeline
 
-if TYPE_CHECKING:
-    import torch
-
-#: Sample rate and channel count audio is converted to before encoding (wide-band speech).
-APP_CHANNELS = 1
+#: ``hide``'s codec without ``--platform`` (with one: ``auto``, the best that fits).
 DEFAULT_CODEC = "opus"
 DEFAULT_METHOD = "classical"
-LOSSLESS_SUFFIXES = (".png",)
 ENHANCED_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 #: Codecs ``--codec`` accepts: those the container format has an id for (the same set as
 #: ``common.payload.codecs.CODECS``, checked by a test; read here without importing torch).
 CODEC_CHOICES = tuple(container.CODEC_IDS)
-#: Signals after which ``stegavox`` removes its temporary files and exits with 128 + signal.
-TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 EXIT_CODES_EPILOG = """\
 exit codes:
@@ -129,297 +116,101 @@ def bch_strength(text: str) -> int | None:
     return value
 
 
-def check_output(path: Path, force: bool, inputs: Sequence[Path] = ()) -> None:
-    """Refuse to write ``path`` over an input, or over an existing file without ``force``."""
-    for source in inputs:
-        if path.exists() and source.exists() and os.path.samefile(path, source):
-            raise InputError(f"refusing to overwrite the input {source} with the output")
-    if path.exists() and not force:
-        raise InputError(f"{path} exists; use --force to overwrite it")
-    if path.exists() and not path.is_file():
-        raise InputError(f"{path} exists and is not a regular file")
-    if not path.parent.is_dir():
-        raise InputError(f"output folder {path.parent} does not exist")
+class ProgressLine:
+    """A :data:`steganography.app.api.Progress` on stderr: ``stegavox: <stage> NN%``.
 
-
-#: Temporary files of this process not yet published or removed (cleaned up on SIGTERM/SIGHUP).
-_PENDING_TEMPORARIES: set[str] = set()
-
-
-class Terminated(BaseException):
-    """Raised in the main thread by SIGTERM or SIGHUP, so that ``finally`` clauses clean up."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _Deferral(threading.local):
-    """Per thread: depth of :func:`_signals_deferred` blocks and a signal that arrived in one
-    (handlers run in the main thread, so only its blocks ever defer anything)."""
-
-    depth = 0
-    pending: int | None = None
-
-
-_DEFERRAL = _Deferral()
-
-
-def _interruption(signum: int) -> BaseException:
-    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Postpone SIGINT, SIGTERM and SIGHUP (as handled by :func:`main`) to the end of the block,
-    so that a temporary file is always either registered for clean-up or already gone.
-
-    Python runs signal handlers in the main thread whichever thread the signal hits, so this is
-    a flag checked by the handler, not a signal mask (other threads, e.g. torch's, do not block).
+    Nothing is shown during the first :attr:`delay` seconds (quick commands print only their
+    result or their one-line error). On a terminal one line is rewritten in place and cleared
+    by :meth:`close`; otherwise a line is printed at each new stage and, within a stage, at
+    most every :attr:`interval` seconds.
     """
-    _DEFERRAL.depth += 1
-    try:
-        yield
-    finally:
-        _DEFERRAL.depth -= 1
-    if _DEFERRAL.depth == 0 and _DEFERRAL.pending is not None:
-        signum, _DEFERRAL.pending = _DEFERRAL.pending, None
-        raise _interruption(signum)
+
+    delay = 1.0
+    interval = 1.0
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty()
+        self.started = time.monotonic()
+        self.stage: str | None = None
+        self.printed_at = 0.0
+        self.shown = False
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.started < self.delay or (stage == self.stage and now - self.printed_at < self.interval):
+            return
+        self.stage, self.printed_at = stage, now
+        line = f"stegavox: {stage} {100 * fraction:3.0f}%"
+        if self.terminal:
+            self.stream.write(f"\r\x1b[K{line}")
+            self.stream.flush()
+            self.shown = True
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Clear the terminal line (before the result or the error is printed)."""
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
 
 
-def _file_mode() -> int:
-    """``0o666`` less the process umask: the mode ``open()`` would give a new file."""
-    try:  # Linux: read it without changing it (os.umask would, for a moment, for every thread)
-        status = Path("/proc/self/status").read_text()
-        umask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
-    except (OSError, StopIteration, ValueError, IndexError):
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _publish(temporary: Path, path: Path, force: bool) -> None:
-    """Move the finished ``temporary`` to ``path``; without ``force`` only if ``path`` is absent
-    *now* (a hard link fails if the name exists, so concurrent writers cannot both win)."""
-    if force:
-        if path.exists() and not path.is_file():
-            raise InputError(f"{path} exists and is not a regular file")
-        os.replace(temporary, path)
-        return
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise InputError(f"{path} exists; use --force to overwrite it") from None
-    except OSError:  # no hard links on this file system: reserve the name exclusively, then replace
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise InputError(f"{path} exists; use --force to overwrite it") from None
-        os.replace(temporary, path)
-    else:
-        os.unlink(temporary)
-
-
-def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder.
-
-    The temporary file never outlives the call (nor SIGTERM/SIGHUP, see :func:`main`); the
-    output gets the mode a plain ``open()`` would give it (umask), and without ``force`` an
-    existing ``path`` is never replaced, even one created by a concurrent writer since
-    :func:`check_output`.
-
-    Raises:
-        InputError: ``path`` exists (without ``force``), or the folder is not writable.
-    """
-    try:
-        with _signals_deferred():
-            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            _PENDING_TEMPORARIES.add(temporary)
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
-    try:
-        with os.fdopen(handle, "wb") as file:
-            os.fchmod(file.fileno(), _file_mode())
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        with _signals_deferred():
-            _publish(Path(temporary), path, force)
-            _PENDING_TEMPORARIES.discard(temporary)
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
-    finally:
-        with _signals_deferred():
-            if temporary in _PENDING_TEMPORARIES:
-                Path(temporary).unlink(missing_ok=True)
-                _PENDING_TEMPORARIES.discard(temporary)
-
-
-def _remove_pending_temporaries() -> None:
-    for temporary in list(_PENDING_TEMPORARIES):
-        Path(temporary).unlink(missing_ok=True)
-        _PENDING_TEMPORARIES.discard(temporary)
-
-
-def _load_speech(path: Path) -> torch.Tensor:
-    """Mono wave at :data:`SPEECH_SAMPLE_RATE` (:func:`steganography.app.api.load_speech`), with a
-    note for every conversion."""
-    from steganography.app import api
-
-    notes: list[str] = []
-    wave = api.load_speech(path, notes=notes)
-    for message in notes:
-        note(message)
-    return wave
-
-
-def _refuse_what_cannot_fit(audio: Path, cover_size: tuple[int, int], capacity: int, codec: str) -> None:
-    """Refuse, before decoding and encoding anything, audio that cannot fit with any code.
-
-    Raises:
-        InputError: the cover holds no frame at all, or the audio is longer than the cover
-            could hold even at :data:`steganography.app.api.MIN_BYTES_PER_SECOND` with the
-            weakest BCH code.
-    """
-    width, height = cover_size
-    fit_upper = container.max_payload_bytes(capacity, 1, ecc.DEFAULT_BCH_M)
-    if fit_upper == 0:
-        raise InputError(
-            f"cover too small: a {width}x{height} cover holds no payload (the frame header alone needs "
-            f"{container.HEADER_BITS} channel bits, this cover has {capacity})"
-        )
-    from common.audio import audio_seconds
-    from steganography.app.api import MIN_BYTES_PER_SECOND
-
-    seconds = audio_seconds(audio) if audio.is_file() else None
-
-    floor = MIN_BYTES_PER_SECOND.get(codec, 0)
-    if seconds is not None and floor and seconds * floor > fit_upper:
-        raise InputError(
-            f"cover too small: {seconds:.1f} s of {codec} audio need at least {seconds * floor:.0f} bytes but a "
-            f"{width}x{height} cover holds at most {fit_upper} bytes, about {fit_upper / floor:.3g} s at best; "
-            "use a shorter recording or a larger cover"
-        )
-
-
-def _max_seconds(fit_bytes: int, codec: str, bitrate_kbps: int | None) -> float:
-    from common.payload import codecs
-
-    rate = codecs.encoded_sample_rate(codec, SPEECH_SAMPLE_RATE)
-    return codecs.max_duration_seconds(fit_bytes, codec, rate, APP_CHANNELS, bitrate_kbps)
+def _progress(args: argparse.Namespace) -> ProgressLine | None:
+    """The command's progress reporter (``None`` with ``--quiet``), closed by :func:`_main`."""
+    if args.quiet:
+        return None
+    args.progress_line = ProgressLine()
+    return args.progress_line
 
 
 def run_hide(args: argparse.Namespace) -> int:
-    """``stegavox hide``: encode, encrypt, code and hide an audio file in a cover image."""
-    if args.codec is None:
-        args.codec = "auto" if args.platform else DEFAULT_CODEC
-    if args.platform or args.codec == "auto":
-        return run_hide_for_platform(args)
-    out = Path(args.out)
-    if out.suffix.lower() not in LOSSLESS_SUFFIXES:
-        raise InputError(f"the stego image must be saved losslessly: use a .png name, not {out.name}")
-    check_output(out, args.force, inputs=(Path(args.audio), Path(args.cover)))
-    if args.bitrate is not None and args.codec != "opus":
-        raise InputError(f"--bitrate applies to opus only, not to {args.codec}")
-    passphrase = crypto.read_passphrase(args.passphrase_file)
-    embedder = pipeline.make_embedder(args.method, quality_target=args.quality_target)
-    cover = open_image(args.cover, note=note)
-    limit = (embedder.maximal().capacity_bits(*cover.size) if args.detectable_ok
-             else pipeline.covert_capacity_bits(embedder, *cover.size))  # fmt: skip
-    _refuse_what_cannot_fit(Path(args.audio), cover.size, limit, args.codec)
-    from common.payload import codecs
-
-    wave = _load_speech(Path(args.audio))
-    if args.enhance:
-        from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
-
-        wave = enhance_waveform(load_pretrained_enhancer(), wave, SPEECH_SAMPLE_RATE)
-    audio = codecs.encode_audio(wave, SPEECH_SAMPLE_RATE, args.codec, args.bitrate)
-    meta = container.AudioMeta(args.codec, codecs.encoded_sample_rate(args.codec, SPEECH_SAMPLE_RATE), APP_CHANNELS)
-    try:
-        result = pipeline.hide(
-            cover, audio, meta, passphrase, embedder, args.quality_target, args.bch_t, detectable_ok=args.detectable_ok
-        )
-    except pipeline.CoverTooSmallError as err:
-        if err.detectable_fit_bytes is not None:
-            raise InputError(str(err)) from None
-        seconds = _max_seconds(err.fit_bytes, args.codec, args.bitrate)
-        raise InputError(
-            f"cover too small: {err.needed_bytes} bytes of {args.codec} audio do not fit; this cover holds "
-            f"{err.fit_bytes} bytes, about {seconds:.3g} s of {args.codec} speech"
-        ) from None
-    buffer = io.BytesIO()
-    result.stego.save(buffer, format="PNG", compress_level=1)
-    write_atomic(out, buffer.getvalue(), force=args.force)
-    width, height = cover.size
-    seconds = wave.shape[-1] / SPEECH_SAMPLE_RATE
-    print(
-        f"hid {seconds:.1f} s of {args.codec} audio ({len(audio)} bytes) in {width}x{height}: "
-        f"{8 * len(audio) / (width * height):.4f} bpp net, BCH t={result.bch_t} m={result.bch_m}, "
-        f"{result.frame_bits}/{result.capacity_bits} channel bits, "
-        f"PSNR {psnr_8bit(np.asarray(result.stego), np.asarray(cover)):.1f} dB -> {out}"
-    )
-    if result.detectable_note:
-        note(result.detectable_note)
-    if result.survives_target:
-        print(f"checked: the payload comes back after Pillow JPEG at quality {args.quality_target}")
-    else:
-        note(f"with BCH t={result.bch_t} the payload does NOT come back after JPEG quality {args.quality_target}")
-    return 0
-
-
-def run_hide_for_platform(args: argparse.Namespace) -> int:
-    """``stegavox hide --platform NAME`` (or ``--codec auto``): through :func:`steganography.app.api.hide`."""
+    """``stegavox hide``: encode, encrypt, code and hide an audio file in a cover image
+    (:func:`steganography.app.api.hide`)."""
     from common import platforms
     from steganography.app import api
 
+    codec = args.codec or ("auto" if args.platform else DEFAULT_CODEC)
     out = Path(args.out)
-    profile = platforms.get_profile(args.platform) if args.platform and args.platform in platforms.PROFILES else None
-    if args.platform and profile is None and args.platform != platforms.ANY_PLATFORM:
-        raise InputError(f"unknown platform {args.platform!r}; choose one of {', '.join(platforms.PROFILES)}, {platforms.ANY_PLATFORM}")
-    suffixes = (".jpg", ".jpeg") if profile is not None and profile.output_format == "jpeg" else LOSSLESS_SUFFIXES
-    if out.suffix.lower() not in suffixes:
-        raise InputError(f"write the stego image for {args.platform or 'this'} as {' or '.join(suffixes)}, not {out.name}")
-    check_output(out, args.force, inputs=(Path(args.audio), Path(args.cover)))
-    if args.bitrate is not None and args.codec not in ("opus", "codec2"):
-        raise InputError(f"--bitrate applies to opus (kbit/s) and codec2 (bit/s) only, not to {args.codec}")
+    if args.platform in platforms.PROFILES:
+        target = platforms.get_profile(args.platform).label
+    else:
+        target = "any platform" if args.platform == platforms.ANY_PLATFORM else args.platform
+    files.check_stego_name(out, api.output_format(args.platform), target or "a plain hide")
+    files.check_output(out, args.force, inputs=(Path(args.audio), Path(args.cover)))
+    api.check_codec_options(codec, args.bitrate)
     passphrase = crypto.read_passphrase(args.passphrase_file)
-    cover = open_image(args.cover, note=note)
-    wave = _load_speech(Path(args.audio))
     quality_target = None if args.quality_target == JPEG_QUALITY_TARGET and args.platform else args.quality_target
-    try:
-        outcome = api.hide(
-            cover,
-            wave.numpy(),
-            passphrase,
-            platform=args.platform,
-            codec=args.codec,
-            bitrate=args.bitrate,
-            quality_target=quality_target,
-            bch_t=args.bch_t,
-            method=args.method,
-            sample_rate=SPEECH_SAMPLE_RATE,
-            enhance=args.enhance,
-            hd=args.hd,
-            detectable_ok=args.detectable_ok,
-        )
-    except pipeline.CoverTooSmallError as err:
-        raise InputError(str(err)) from None
+    outcome = api.hide(
+        args.cover,
+        args.audio,
+        passphrase,
+        platform=args.platform,
+        codec=codec,
+        bitrate=args.bitrate,
+        quality_target=quality_target,
+        bch_t=args.bch_t,
+        method=args.method,
+        enhance=args.enhance,
+        hd=args.hd,
+        detectable_ok=args.detectable_ok,
+        progress=_progress(args),
+    )
     report = outcome.report
     for line in report.notes:
         note(line)
-    write_atomic(out, outcome.data, force=args.force)
+    files.write_atomic(out, outcome.data, force=args.force)
     width, height = report.stego_size
-    label = api.codec_label(report.codec, report.bitrate)
+    where = f" for {target}" if args.platform else ""
     print(
-        f"hid {report.seconds:.1f} s of {label} audio ({report.audio_bytes} bytes) in {width}x{height}"
-        f"{' for ' + profile.label if profile else ''}{' for any platform' if report.platform == platforms.ANY_PLATFORM else ''} "
-        f"(method {report.method}, designed for JPEG >= Q{report.design_quality}): "
-        f"BCH t={report.bch_t} m={report.bch_m}, {report.frame_bits}/{report.capacity_bits} channel bits, "
-        f"PSNR {report.psnr_db:.1f} dB -> {out}"
+        f"hid {report.seconds:.1f} s of {api.codec_label(report.codec, report.bitrate)} audio ({report.audio_bytes} bytes) "
+        f"in {width}x{height}{where} (method {report.method}, designed for JPEG >= Q{report.design_quality}): "
+        f"{8 * report.audio_bytes / (width * height):.4f} bpp net, BCH t={report.bch_t} m={report.bch_m}, "
+        f"{report.frame_bits}/{report.capacity_bits} channel bits, PSNR {report.psnr_db:.1f} dB -> {out}"
         + (f" (JPEG Q{report.output_quality})" if report.output_format == "jpeg" else "")
     )
-    checked = ", ".join(str(label) for label in report.bit_error_rates)
+    checked = ", ".join(f"JPEG Q{label}" if isinstance(label, int) else str(label) for label in report.bit_error_rates)
     if report.survives:
         print(f"checked: the payload comes back after each of: {checked}")
     else:
@@ -436,30 +227,28 @@ def run_platforms(args: argparse.Namespace) -> int:
 
 
 def run_reveal(args: argparse.Namespace) -> int:
-    """``stegavox reveal``: extract, correct, decrypt and write the hidden audio file."""
-    out = Path(args.out)
-    check_output(out, args.force, inputs=(Path(args.stego),))
-    passphrase = crypto.read_passphrase(args.passphrase_file)
-    embedder = pipeline.make_embedder(args.method) if args.method else None
-    stego = open_image(args.stego, note=note, exif_orientation=False)  # the pixels as hide wrote them
-    audio, meta, stats = pipeline.reveal(stego, passphrase, embedder)
+    """``stegavox reveal``: extract, correct, decrypt and write the hidden audio file
+    (:func:`steganography.app.api.reveal`)."""
     from common.payload import codecs
+    from steganography.app import api
 
-    suffix = codecs.file_extension(meta.codec)
+    out = Path(args.out)
+    files.check_output(out, args.force, inputs=(Path(args.stego),))
+    passphrase = crypto.read_passphrase(args.passphrase_file)
+    outcome = api.reveal(args.stego, passphrase, args.method, progress=_progress(args))
+    suffix = codecs.file_extension(outcome.codec)
     if out.suffix.lower() not in (suffix, ".wav"):
         raise InputError(
-            f"the hidden audio is {meta.codec}; name the output {out.stem}{suffix} (exact bytes) or {out.stem}.wav (decoded)"
+            f"the hidden audio is {outcome.codec}; name the output {out.stem}{suffix} (exact bytes) or {out.stem}.wav (decoded)"
         )
+    data = outcome.audio_bytes
     if out.suffix.lower() != suffix:  # .wav of a compressed codec: decode it
-        from steganography.app.api import RevealOutcome
-
-        hidden_bytes = len(audio)
-        audio = RevealOutcome(audio, meta.codec, meta.sample_rate, 0, 0.0).wav_bytes()
-        note(f"decoded the {hidden_bytes} bytes of {meta.codec} to a {len(audio)}-byte WAV")
-    write_atomic(out, audio, force=args.force)
+        data = outcome.wav_bytes()
+        note(f"decoded the {len(outcome.audio_bytes)} bytes of {outcome.codec} to a {len(data)}-byte WAV")
+    files.write_atomic(out, data, force=args.force)
     print(
-        f"revealed {len(audio)} bytes of {meta.codec} audio ({meta.sample_rate} Hz, hidden by {pipeline.method_name(stats.method)}) -> {out}; "
-        f"corrected {stats.body_errors} bit errors (raw BER {stats.estimated_ber:.2e})"
+        f"revealed {len(data)} bytes of {outcome.codec} audio ({outcome.sample_rate} Hz, hidden by {outcome.method}) -> {out}; "
+        f"corrected {outcome.corrected_bits} bit errors (raw BER {outcome.estimated_ber:.2e})"
     )
     return 0
 
@@ -469,7 +258,7 @@ def run_enhance(args: argparse.Namespace) -> int:
     source, out = Path(args.input), Path(args.output)
     if out.suffix.lower() not in ENHANCED_FORMATS:
         raise InputError(f"write the enhanced audio as {', '.join(ENHANCED_FORMATS)}, not {out.name}")
-    check_output(out, args.force, inputs=(source,))
+    files.check_output(out, args.force, inputs=(source,))
     import soundfile as sf
 
     from common.audio import load_audio
@@ -482,7 +271,7 @@ def run_enhance(args: argparse.Namespace) -> int:
         enhanced = enhanced * (0.999 / peak)
     buffer = io.BytesIO()
     sf.write(buffer, enhanced.T.numpy(), sample_rate, format=ENHANCED_FORMATS[out.suffix.lower()])
-    write_atomic(out, buffer.getvalue(), force=args.force)
+    files.write_atomic(out, buffer.getvalue(), force=args.force)
     print(f"enhanced {wave.shape[-1] / sample_rate:.1f} s ({wave.shape[0]} channel(s), {sample_rate} Hz) -> {out}")
     return 0
 
@@ -493,7 +282,7 @@ def run_capacity(args: argparse.Namespace) -> int:
 
     cover = open_image(args.cover, note=note)
     quality_target = None if args.quality_target == JPEG_QUALITY_TARGET and args.platform else args.quality_target
-    result = api.capacity(cover, args.platform, quality_target, args.method, args.hd)
+    result = api.capacity(cover, args.platform, quality_target, args.method, args.hd, progress=_progress(args))
     for line in result["notes"]:
         note(line)
     (width, height), (t, m) = result["size"], result["bch"]
@@ -523,10 +312,10 @@ def run_sweep(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, plot_path = out_dir / "sweep.json", out_dir / "sweep.png"
     for path in (json_path, plot_path):
-        check_output(path, args.force)
+        files.check_output(path, args.force)
     report = sweep.sweep(images, embedder, args.qualities, args.quality_target, bch_t=args.bch_t)
-    write_atomic(json_path, sweep.report_json(report).encode(), force=args.force)
-    write_atomic(plot_path, sweep.report_plot(report), force=args.force)
+    files.write_atomic(json_path, sweep.report_json(report).encode(), force=args.force)
+    files.write_atomic(plot_path, sweep.report_plot(report), force=args.force)
     print(sweep.report_table(report))
     print(f"wrote {json_path} and {plot_path}")
     return 0
@@ -543,6 +332,7 @@ def _add_command(subparsers: argparse._SubParsersAction, name: str, summary: str
 
 
 def _common_options(parser: argparse.ArgumentParser, quality_target: bool = True) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument(
         "--method", default=DEFAULT_METHOD, choices=pipeline.available_embedders(), help="hider (default: %(default)s)"
     )
@@ -689,44 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _on_signal(signum: int, frame: object) -> None:
-    if _DEFERRAL.depth > 0:
-        _DEFERRAL.pending = signum
-        return
-    raise _interruption(signum)
-
-
-@contextlib.contextmanager
-def _cleanup_on_termination() -> Iterator[None]:
-    """In the main thread: turn SIGTERM/SIGHUP into :class:`Terminated` and SIGINT into
-    KeyboardInterrupt (so temporary files are removed on the way out, see
-    :func:`_signals_deferred`) for the duration of the block; elsewhere a no-op."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handled = (*TERMINATING_SIGNALS, signal.SIGINT)
-    previous = {signum: signal.signal(signum, _on_signal) for signum in handled}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``stegavox`` with ``argv`` (default: the process arguments); returns the exit code.
 
     SIGTERM and SIGHUP end it with 128 + the signal number, and no temporary file is left.
     """
-    with _cleanup_on_termination():
+    with files.cleanup_on_termination():
         try:
             return _main(argv)
-        except Terminated as stop:
-            _remove_pending_temporaries()
+        except files.Terminated as stop:
+            files.remove_pending_temporaries()
             print(f"stegavox: terminated by {signal.Signals(stop.signum).name}", file=sys.stderr)
             return 128 + stop.signum
         except KeyboardInterrupt:
-            _remove_pending_temporaries()
+            files.remove_pending_temporaries()
             print("stegavox: interrupted", file=sys.stderr)
             return 130
 
@@ -737,14 +503,18 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return InputError.exit_code
-        return args.func(args)
+        try:
+            return args.func(args)
+        finally:
+            if getattr(args, "progress_line", None) is not None:
+                args.progress_line.close()
     except SystemExit as exit_:  # --help and --version
         return exit_.code if isinstance(exit_.code, int) else 0
     except StegavoxError as err:
         print(f"stegavox: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        _remove_pending_temporaries()
+        files.remove_pending_temporaries()
         print("stegavox: interrupted", file=sys.stderr)
         return 130
 

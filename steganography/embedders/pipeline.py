@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import importlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -44,6 +45,13 @@ TARGET_CODEWORD_FAILURE = 1e-6
 RETRY_MARGIN = 1.25
 #: How many times a failed check after embedding retries with a stronger BCH code.
 STRONGER_CODE_ATTEMPTS = 3
+
+#: A progress callback: the stage under way (a short phrase) and the fraction of it done, 0..1.
+Progress = Callable[[str, float], None]
+
+
+def no_progress(stage: str, fraction: float) -> None:
+    """A :data:`Progress` that reports nothing."""
 
 
 def method_name(method_id: int) -> str:
@@ -152,25 +160,38 @@ def _as_channel(item: int | Channel) -> Channel:
 
 
 def measure_bit_error_rates(
-    embedder: Embedder, stego: Image.Image, bits: np.ndarray, qualities: list[int] | list[Channel]
+    embedder: Embedder,
+    stego: Image.Image,
+    bits: np.ndarray,
+    qualities: list[int] | list[Channel],
+    progress: Progress = no_progress,
+    stage: str = "checking the stego image",
 ) -> tuple[dict[int | str, float], dict[int | str, np.ndarray]]:
     """Raw bit-error rates of the ``bits`` hidden in ``stego`` after real JPEG at each quality.
 
     ``qualities`` may also hold :class:`~common.platforms.Channel` s (crops and JPEG chains);
     results are keyed by their :attr:`~common.platforms.Channel.label` (a single JPEG's label
-    is its quality).
+    is its quality). ``progress`` hears ``stage`` after each channel.
 
     Returns:
         The rates and the extracted soft bits (the whole capacity) per quality or channel.
     """
     capacity = embedder.capacity_bits(*stego.size)
     channels = [_as_channel(item) for item in qualities]
-    soft = {channel.label: extract_all(embedder, channel.apply(stego), capacity) for channel in channels}
+    soft = {}
+    for done, channel in enumerate(channels):
+        progress(stage, done / len(channels))
+        soft[channel.label] = extract_all(embedder, channel.apply(stego), capacity)
+    progress(stage, 1.0)
     return {label: _error_rate(values, bits) for label, values in soft.items()}, soft
 
 
 def probe_bit_error_rates(
-    embedder: Embedder, cover: Image.Image, qualities: list[int] | list[Channel], seed: int = PROBE_SEED
+    embedder: Embedder,
+    cover: Image.Image,
+    qualities: list[int] | list[Channel],
+    seed: int = PROBE_SEED,
+    progress: Progress = no_progress,
 ) -> dict[int | str, float]:
     """Raw bit-error rates of random bits filling ``cover`` (or the embedder's
     :meth:`~steganography.embedders.base.Embedder.probe_cover` of it), after real JPEG at each
@@ -180,7 +201,9 @@ def probe_bit_error_rates(
     if capacity == 0:
         return {_as_channel(quality).label: 0.5 for quality in qualities}
     bits = np.random.default_rng(seed).integers(0, 2, capacity, dtype=np.uint8)
-    return measure_bit_error_rates(embedder, embedder.embed(cover, bits), bits, qualities)[0]
+    progress("measuring the cover", 0.0)
+    stego = embedder.embed(cover, bits)
+    return measure_bit_error_rates(embedder, stego, bits, qualities, progress, "measuring the cover")[0]
 
 
 def choose_code(bit_error_rates: dict[int, float], quality_target: int, margin: float = 1.0) -> tuple[int, int]:
@@ -261,6 +284,7 @@ def hide(
     channels: list[Channel] | None = None,
     initial_code: tuple[int, int] | None = None,
     detectable_ok: bool = False,
+    progress: Progress = no_progress,
 ) -> HideResult:
     """Hide the audio file bytes ``audio`` in ``cover``.
 
@@ -291,6 +315,7 @@ def hide(
         detectable_ok: accept a frame above the covert capacity
             (:func:`covert_capacity_bits`), up to the whole capacity of the embedder's
             :meth:`~steganography.embedders.base.Embedder.maximal` design, which it then uses.
+        progress: hears each stage (probing, embedding, checking) and how far it is.
 
     Only the frame is embedded: the rest of the capacity is left as it is.
 
@@ -320,17 +345,17 @@ def hide(
         t, m = bch_t, ecc.DEFAULT_BCH_M
     elif initial_code is not None:  # already probed (max_payload_bytes on the same cover)
         t, m = initial_code
-    elif channels:
-        t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target, margin=_margin(embedder))
     else:
         t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
-        if container.frame_bits(len(audio), t, m) > limit:
-            t, m = choose_code(probe_bit_error_rates(embedder, cover, qualities), quality_target)
+        if channels or container.frame_bits(len(audio), t, m) > limit:  # measure the cover
+            rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress)
+            t, m = choose_code(rates, quality_target, margin=_margin(embedder))
     for attempt in range(STRONGER_CODE_ATTEMPTS + 1):
         frame = container.frame_bits(len(audio), t, m)
         if frame > limit:
             raise _fit_error(embedder.maximal().capacity_bits(*cover.size), limit, audio, t, m, detectable_ok)
         bits = container.pack(audio, meta, passphrase, t, m, METHOD_IDS.get(embedder.name, 0))
+        progress("embedding", 0.0)
         stego = embedder.embed(cover, bits)
         # Exact bits need no decoding to be trusted; otherwise let the container try.
         direct = embedder.extract_soft(stego, capacity)
@@ -342,7 +367,7 @@ def hide(
                 )
             t = min(math.ceil(1.5 * t), ecc.MAX_BCH_T)
             continue
-        rates, soft = measure_bit_error_rates(embedder, stego, bits, qualities)
+        rates, soft = measure_bit_error_rates(embedder, stego, bits, qualities, progress)
         if channels:
             survives = all(_recovers(soft[channel.label], audio, passphrase) for channel in channels)
         else:
@@ -364,12 +389,14 @@ def max_payload_bytes(
     quality_target: int,
     channels: list[Channel] | None = None,
     detectable_ok: bool = False,
+    progress: Progress = no_progress,
 ) -> tuple[int, int, int]:
     """The largest audio file (bytes) :func:`hide` can put in ``cover``, and its BCH ``(t, m)``.
 
     Covertly (within :func:`covert_capacity_bits`) unless ``detectable_ok`` (then in the whole
     capacity of the :meth:`~steganography.embedders.base.Embedder.maximal` design, probed as
-    such). With ``channels`` this is the code :func:`hide` starts from (the same probe and margin).
+    such). The code is the one :func:`hide` falls back on for a message near the limit: the
+    same probe (through ``channels``, or single JPEGs at and above the target) and margin.
     """
     limit = covert_capacity_bits(embedder, *cover.size)
     if detectable_ok:
@@ -378,12 +405,9 @@ def max_payload_bytes(
     capacity = embedder.capacity_bits(*cover.size)
     if capacity == 0:  # nothing fits (e.g. smaller than the embedder's grid): no probe to measure
         return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
-    if channels:
-        rates = probe_bit_error_rates(embedder, cover, list(channels))
-        t, m = choose_code(rates, quality_target, margin=_margin(embedder))
-    else:
-        rates = probe_bit_error_rates(embedder, cover, calibration_qualities(quality_target, embedder.calibration_offsets))
-        t, m = choose_code(rates, quality_target)
+    qualities = list(channels) if channels else calibration_qualities(quality_target, embedder.calibration_offsets)
+    rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress)
+    t, m = choose_code(rates, quality_target, margin=_margin(embedder))
     return container.max_payload_bytes(limit, t, m), t, m
 
 
@@ -400,7 +424,7 @@ def candidate_embedders(stego: Image.Image, passphrase: bytes) -> list[Embedder]
 
 
 def reveal(
-    stego: Image.Image, passphrase: bytes, embedder: Embedder | None = None
+    stego: Image.Image, passphrase: bytes, embedder: Embedder | None = None, progress: Progress = no_progress
 ) -> tuple[bytes, container.AudioMeta, container.UnpackStats]:
     """The audio file bytes hidden in ``stego`` (possibly recompressed, resized, cropped), exactly as sent.
 
@@ -414,7 +438,8 @@ def reveal(
         AuthenticationError: a miscorrected payload (only behind an authentic header).
     """
     candidates = candidate_embedders(stego, passphrase) if embedder is None else [embedder.keyed(crypto.embedding_seed(passphrase))]
-    for candidate in candidates:
+    for done, candidate in enumerate(candidates):
+        progress(f"looking for a {candidate.name} payload", done / len(candidates))
         # Even no bits at all go through the container, which answers "nothing for this passphrase"
         # exactly as it does for a wrong passphrase (same message, same key derivation).
         try:
