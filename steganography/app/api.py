@@ -353,7 +353,8 @@ def _refusal(wave, label: str, needed: int, fitter: _Fitter, detectable_ok: bool
     best codec that fits all of it."""
     from steganography.embedders import pipeline
 
-    fit = fitter.fit(detectable_ok)[0]
+    # Below the measured fit only if the stego image itself called for a stronger code.
+    fit = min(fitter.fit(detectable_ok)[0], needed - 1)
     detectable, detectable_fit = "", None
     if not detectable_ok:
         most = fitter.fit(True)[0]

@@ -132,10 +132,12 @@ def calibration_qualities(quality_target: int, offsets: tuple[int, ...] | None =
     return sorted({min(quality_target + offset, max(quality_target, 95)) for offset in offsets or CALIBRATION_OFFSETS})
 
 
-def _error_rate(soft: np.ndarray, bits: np.ndarray) -> float:
-    """Share of wrong hard decisions; fewer than 3 errors count as 3 (an upper bound, not a
-    misleading zero, see :func:`common.payload.ecc.conservative_ber`)."""
-    return max(int(np.count_nonzero((soft[: bits.size] > 0) != bits)), 3) / max(bits.size, 1)
+def _error_rate(soft: np.ndarray, bits: np.ndarray, floor_bits: int | None = None) -> float:
+    """Share of wrong hard decisions; fewer than 3 errors count as 3 in ``floor_bits`` (default:
+    the bits measured): an upper bound, not a misleading zero, see
+    :func:`common.payload.ecc.conservative_ber`."""
+    errors = int(np.count_nonzero((soft[: bits.size] > 0) != bits))
+    return max(errors / max(bits.size, 1), 3 / max(floor_bits or bits.size, 1))
 
 
 def extract_all(embedder: Embedder, stego: Image.Image, min_bits: int = 0) -> np.ndarray:
@@ -166,12 +168,14 @@ def measure_bit_error_rates(
     qualities: list[int] | list[Channel],
     progress: Progress = no_progress,
     stage: str = "checking the stego image",
+    floor_bits: int | None = None,
 ) -> tuple[dict[int | str, float], dict[int | str, np.ndarray]]:
     """Raw bit-error rates of the ``bits`` hidden in ``stego`` after real JPEG at each quality.
 
     ``qualities`` may also hold :class:`~common.platforms.Channel` s (crops and JPEG chains);
     results are keyed by their :attr:`~common.platforms.Channel.label` (a single JPEG's label
-    is its quality). ``progress`` hears ``stage`` after each channel.
+    is its quality). ``progress`` hears ``stage`` after each channel. A rate is at least 3 errors
+    in ``floor_bits`` (default: in the bits measured).
 
     Returns:
         The rates and the extracted soft bits (the whole capacity) per quality or channel.
@@ -183,7 +187,7 @@ def measure_bit_error_rates(
         progress(stage, done / len(channels))
         soft[channel.label] = extract_all(embedder, channel.apply(stego), capacity)
     progress(stage, 1.0)
-    return {label: _error_rate(values, bits) for label, values in soft.items()}, soft
+    return {label: _error_rate(values, bits, floor_bits) for label, values in soft.items()}, soft
 
 
 def probe_bit_error_rates(
@@ -192,10 +196,12 @@ def probe_bit_error_rates(
     qualities: list[int] | list[Channel],
     seed: int = PROBE_SEED,
     progress: Progress = no_progress,
+    floor_bits: int | None = None,
 ) -> dict[int | str, float]:
     """Raw bit-error rates of random bits filling ``cover`` (or the embedder's
     :meth:`~steganography.embedders.base.Embedder.probe_cover` of it), after real JPEG at each
-    quality (or channel)."""
+    quality (or channel); at least 3 errors in ``floor_bits``, e.g. the frame to be checked (a
+    frame of ``n`` bits is checked as at least 3 errors in ``n``)."""
     cover = embedder.probe_cover(cover)
     capacity = embedder.capacity_bits(*cover.size)
     if capacity == 0:
@@ -203,7 +209,7 @@ def probe_bit_error_rates(
     bits = np.random.default_rng(seed).integers(0, 2, capacity, dtype=np.uint8)
     progress("measuring the cover", 0.0)
     stego = embedder.embed(cover, bits)
-    return measure_bit_error_rates(embedder, stego, bits, qualities, progress, "measuring the cover")[0]
+    return measure_bit_error_rates(embedder, stego, bits, qualities, progress, "measuring the cover", floor_bits)[0]
 
 
 def choose_code(bit_error_rates: dict[int, float], quality_target: int, margin: float = 1.0) -> tuple[int, int]:
@@ -348,7 +354,7 @@ def hide(
     else:
         t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
         if channels or container.frame_bits(len(audio), t, m) > limit:  # measure the cover
-            rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress)
+            rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress, floor_bits=limit)
             t, m = choose_code(rates, quality_target, margin=_margin(embedder))
     for attempt in range(STRONGER_CODE_ATTEMPTS + 1):
         frame = container.frame_bits(len(audio), t, m)
@@ -406,7 +412,8 @@ def max_payload_bytes(
     if capacity == 0:  # nothing fits (e.g. smaller than the embedder's grid): no probe to measure
         return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
     qualities = list(channels) if channels else calibration_qualities(quality_target, embedder.calibration_offsets)
-    rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress)
+    # The largest message's frame fills the limit, and is checked with at least 3 errors in it.
+    rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress, floor_bits=limit)
     t, m = choose_code(rates, quality_target, margin=_margin(embedder))
     return container.max_payload_bytes(limit, t, m), t, m
 

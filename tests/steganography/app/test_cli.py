@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import re
 import struct
@@ -357,3 +358,28 @@ def test_a_command_without_passphrase_names_the_option_given(given: list[str], f
     """``capacity --passphrase-file F`` answered "there is no --passphrase option"."""
     assert app.main(["capacity", "--cover", str(files["cover"]), *given]) == 2
     assert one_error_line(capsys) == "stegavox: error: capacity takes no passphrase: drop --passphrase-file"
+
+
+def test_progress_lines_after_the_delay_and_none_with_quiet(files: dict[str, Path], tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(app.ProgressLine, "delay", 0.0)
+    hide = ["hide", "--detectable-ok", "--audio", str(files["speech"]), "--cover", str(files["cover"])]
+    assert app.main([*hide, "--out", str(tmp_path / "a.png")]) == 0
+    progress = [line for line in capsys.readouterr().err.splitlines() if PROGRESS_LINE.fullmatch(line)]
+    assert progress[0] == "stegavox: reading the cover   0%"
+    assert "stegavox: embedding   0%" in progress and any(line.startswith("stegavox: checking the stego image") for line in progress)
+    assert app.main([*hide, "--out", str(tmp_path / "b.png"), "--quiet"]) == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if PROGRESS_LINE.fullmatch(line)]
+
+
+def test_progress_on_a_terminal_is_one_line_cleared_at_the_end() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    line = app.ProgressLine(stream)
+    line.delay = line.interval = 0.0
+    line("embedding", 0.0)
+    line("checking the stego image", 0.5)
+    line.close()
+    assert stream.getvalue() == "\r\x1b[Kstegavox: embedding   0%\r\x1b[Kstegavox: checking the stego image  50%\r\x1b[K"
