@@ -1,6 +1,6 @@
 """The frame hidden in the image: a keyed, whitened header, then the BCH-coded ciphertext.
 
-Layout (format version 3), as channel bits::
+Layout (format version 4), as channel bits::
 
     whiten( [permute_H(header codeword x HEADER_REPETITIONS)] [permute_B(BCH_t,m(AES-GCM(audio)))] )
 
@@ -37,7 +37,7 @@ from common.errors import PayloadNotFoundError, PayloadUnrecoverableError
 from common.payload import crypto
 from common.payload.ecc import DEFAULT_BCH_M, BCHCode, bch_code
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 HEADER_REPETITIONS = 3
 HEADER_CODE = BCHCode(t=24, m=10)
 #: Least reliable bits flipped in every pattern when a body codeword needs soft decoding (Chase-2).

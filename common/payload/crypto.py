@@ -1,11 +1,11 @@
 """Keys from the passphrase: the frame key (memory-hard, fixed salt) and AES-256-GCM for the audio.
 
-One scrypt per passphrase and process (n = 2**15, r = 8, p = 1: 32 MiB of memory, about
-0.1-0.2 s on one core) stretches the passphrase into a 256-bit master key. Its salt is the
-fixed, public domain-separation string :data:`FRAME_KDF_SALT`: the receiver must derive the key
-before it can find anything in the image, so no per-message salt can be stored. The price is
-that one precomputed table of scrypt outputs applies to every stegavox image; a long random
-passphrase is the defence (see the README).
+One scrypt per passphrase and process (n = 2**17, r = 8, p = 1: 128 MiB of memory and 256 MiB
+of memory traffic per guess, about 0.4 s on one core) stretches the passphrase into a 256-bit
+master key. Its salt is the fixed, public domain-separation string :data:`FRAME_KDF_SALT`: the
+receiver must derive the key before it can find anything in the image, so no per-message salt
+can be stored. The price is that one precomputed table of scrypt outputs applies to every
+stegavox image; the cost per guess and a long random passphrase are the defence (see the README).
 
 Independent subkeys are HMAC-SHA256(master, label) (:class:`FrameKeys`): they permute and
 whiten the hidden frame and authenticate its header (:mod:`common.payload.container`). The
@@ -15,7 +15,7 @@ and a random 12-byte nonce, so every message still gets a fresh key.
 Every passphrase goes through :func:`normalise_passphrase` (trailing line breaks removed, UTF-8
 text NFC-normalised), whether it comes from the command line's sources or the Python API, so the
 same visible passphrase gives the same key however it was typed. These parameters are part of
-container format version 3.
+container format version 4.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ SALT_BYTES = 16
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
-SCRYPT_N = 2**15
+SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
-#: Public salt of the frame key: domain separation from any other use of the passphrase. Its text
-#: dates from format 2 and is kept in format 3: other bytes would change every key.
-FRAME_KDF_SALT = b"stegavox frame key, format 2"
+#: Public salt of the frame key: domain separation from any other use of the passphrase (and
+#: from the keys of format 3, which used scrypt n = 2**15).
+FRAME_KDF_SALT = b"stegavox frame key, format 4"
 PASSPHRASE_ENV_VAR = "STEGAVOX_PASSPHRASE"
 
 

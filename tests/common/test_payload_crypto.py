@@ -101,9 +101,16 @@ def test_normalise_passphrase_is_one_function_for_str_bytes_file_and_environment
     assert crypto.frame_keys(typed.encode()) == crypto.frame_keys(expected)
 
 
-def test_docs_name_the_current_format_and_the_salt_is_unchanged() -> None:
+def test_docs_name_the_current_format_and_the_keys_are_unchanged() -> None:
     from common.payload import container
 
     assert f"format version {container.FORMAT_VERSION}" in " ".join(crypto.__doc__.split())
-    assert "format 2" not in crypto.__doc__ and "version 2" not in crypto.__doc__
-    assert crypto.FRAME_KDF_SALT == b"stegavox frame key, format 2"  # other bytes would change every key
+    assert "version 3" not in crypto.__doc__ and "n = 2**15" not in crypto.__doc__
+    # A known answer of format 4: any change of the KDF, its salt or the subkey labels changes every key.
+    permutation = crypto.frame_keys(b"correct horse battery staple").permutation
+    assert permutation.hex() == "c70f2a845e8a2401e9898220b0c4ea1f460ecc1e166eae955285d7dfd6c84fa2"
+
+
+def test_kdf_cost_per_guess() -> None:
+    """Issue 19: scrypt ran at n = 2**15 with a public salt; format 4 costs 128 MiB per guess."""
+    assert crypto.SCRYPT_N >= 2**17 and crypto.SCRYPT_R * crypto.SCRYPT_N * 128 >= 128 * 2**20
