@@ -549,6 +549,34 @@ def _outcome(
     return HideOutcome(stego_out, file_bytes, report)
 
 
+def enhance(audio, sample_rate: int | None = None, weights: str | os.PathLike | None = None):
+    """``audio`` (path, or array with ``sample_rate``) with noise and background voices removed by
+    the shipped DCCRN (or exported ``weights``): ``(wave, sample_rate)``, a float32 ``(channels,
+    samples)`` array at the input's own rate and channel count, its peak limited to 0.999 (the
+    mask can raise it slightly: limited rather than clipped).
+
+    Raises:
+        InputError: unreadable audio or weights.
+    """
+    import torch
+
+    from common.audio import load_audio
+    from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
+
+    if isinstance(audio, (str, os.PathLike)):
+        wave, sample_rate = load_audio(Path(audio), mono=False)
+    else:
+        if sample_rate is None:
+            raise InputError("give the sample rate of an audio array")
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        wave = wave.unsqueeze(0) if wave.dim() == 1 else wave
+    enhanced = enhance_waveform(load_pretrained_enhancer(weights), wave, sample_rate)
+    peak = float(enhanced.abs().max())
+    if peak > 0.999:
+        enhanced = enhanced * (0.999 / peak)
+    return enhanced.numpy(), sample_rate
+
+
 def output_format(platform: str | None) -> str:
     """The file :func:`hide` writes for ``platform``: ``"jpeg"`` for a platform that keeps the
     JPEG it gets, else ``"png"`` (no platform, ``any``, and platforms that re-encode a PNG).

@@ -254,25 +254,21 @@ def run_reveal(args: argparse.Namespace) -> int:
 
 
 def run_enhance(args: argparse.Namespace) -> int:
-    """``stegavox enhance``: remove noise and background voices from a speech file."""
+    """``stegavox enhance``: remove noise and background voices from a speech file
+    (:func:`steganography.app.api.enhance`)."""
+    import soundfile as sf
+
+    from steganography.app import api
+
     source, out = Path(args.input), Path(args.output)
     if out.suffix.lower() not in ENHANCED_FORMATS:
         raise InputError(f"write the enhanced audio as {', '.join(ENHANCED_FORMATS)}, not {out.name}")
     files.check_output(out, args.force, inputs=(source,))
-    import soundfile as sf
-
-    from common.audio import load_audio
-    from enhancer.pretrained import enhance_waveform, load_pretrained_enhancer
-
-    wave, sample_rate = load_audio(source, mono=False)
-    enhanced = enhance_waveform(load_pretrained_enhancer(args.weights), wave, sample_rate)
-    peak = float(enhanced.abs().max())
-    if peak > 0.999:  # the mask can raise the peak slightly: limit rather than clip
-        enhanced = enhanced * (0.999 / peak)
+    enhanced, sample_rate = api.enhance(source, weights=args.weights)
     buffer = io.BytesIO()
-    sf.write(buffer, enhanced.T.numpy(), sample_rate, format=ENHANCED_FORMATS[out.suffix.lower()])
+    sf.write(buffer, enhanced.T, sample_rate, format=ENHANCED_FORMATS[out.suffix.lower()])
     files.write_atomic(out, buffer.getvalue(), force=args.force)
-    print(f"enhanced {wave.shape[-1] / sample_rate:.1f} s ({wave.shape[0]} channel(s), {sample_rate} Hz) -> {out}")
+    print(f"enhanced {enhanced.shape[-1] / sample_rate:.1f} s ({enhanced.shape[0]} channel(s), {sample_rate} Hz) -> {out}")
     return 0
 
 
