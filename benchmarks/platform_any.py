@@ -30,14 +30,31 @@ canonical hider's PSNR and raw bit-error rates through the unknown-platform chec
 residual gains (the ``strength`` of :class:`~steganography.embedders.canonical.CanonicalINNEmbedder`),
 which is how its default was chosen.
 
-    python benchmarks/platform_any.py [--conditions 6] [--covers 4] [--output DIR]
+``--texture`` measures the texture gain of that hider
+(:class:`~steganography.embedders.canonical.TextureGain`: the residual's gain follows the cover's
+local texture) on real photographs at a long side of 1,600 pixels (:mod:`datamodules.real_photos`;
+``python -m datamodules.real_photos prepare --out data/real_photos`` first): ``tune``, a sweep of
+gain curves on photos of the ``tune`` split, which is how the default was chosen; ``held-out``, off
+against on for photos of the ``heldout`` split: PSNR, PSNR over the flat pixels (local luma
+deviation under :data:`FLAT_DEVIATION` levels), the worst raw bit-error rate over the
+``--platform any`` checks, and ``api.hide`` of 5 s of Codec2 1200 with ``api.reveal`` after the
+checks, the worst case and random unknown-platform draws (``--conditions``), on the first
+``--covers`` photos of :data:`TEXTURE_HELD_OUT_PHOTOS`; ``--crops`` saves 1:1
+crops of the smoothest part of the first held-out photo. ``--texture-gain off`` runs the main
+benchmark without the gain (the default is on).
+
+    python benchmarks/platform_any.py [--conditions 6] [--covers 4] [--output DIR] [--texture-gain off]
     python benchmarks/platform_any.py --strength-sweep
+    python benchmarks/platform_any.py --texture tune
+    python benchmarks/platform_any.py --texture held-out [--conditions 1] [--covers 4] [--crops docs/images]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import functools
 import json
 import os
 import platform as host
@@ -58,11 +75,33 @@ from common.speech_synthesis import synthesise_speech
 from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo_cover
 from steganography.app import api
 from steganography.embedders import pipeline
+from steganography.embedders.canonical import DEFAULT_TEXTURE, CanonicalINNEmbedder, TextureGain
 
 PASSPHRASE = "benchmark passphrase"
 SPEECH_SECONDS = 5.0
 SIZES = ((1920, 1080), (4000, 3000))
 EXACT_GRID = (platforms.Channel((70,)), platforms.Channel((80,)), platforms.Channel((90,)), platforms.Channel((90, 70)))
+#: Real photographs (``datamodules.real_photos``) the texture gain is tuned on (split ``tune``) and reported on (``heldout``).
+TEXTURE_TUNE_PHOTOS = (
+    "castle-maintenon.jpg", "body-background.jpg", "Kleiber_by_Lukas_Baubkus.jpg", "text_scenetext04.jpg",
+    "european-honey-bee.jpg", "data_aloeL.jpg",
+)  # fmt: skip
+TEXTURE_HELD_OUT_PHOTOS = (
+    "Kite_2560x1600.jpg", "after-the-rain.jpg", "FallenLeaf_2560x1600.jpg", "EveningGlow_2560x1600.jpg", "Storm.jpg",
+    "Snow-Trees.jpg",
+)  # fmt: skip
+#: Long side (pixels) of the texture benchmark's covers: the issue's target size.
+TEXTURE_LONG_SIDE = 1600
+#: Local luma deviation (8-bit levels) under which a pixel counts as flat (sky, wall, blurred background).
+FLAT_DEVIATION = 2.0
+#: Gain curves of the texture sweep: ``None`` is a uniform gain (``strength`` alone).
+TEXTURE_SWEEP = (
+    None,
+    TextureGain(reference=6.0, floor=0.6, ceiling=1.0),
+    TextureGain(reference=6.0, floor=0.45, ceiling=1.15),
+    TextureGain(reference=6.0, floor=0.6, ceiling=1.15),
+    TextureGain(reference=6.0, floor=0.6, ceiling=4 / 3),
+)
 #: Published capacities of learned watermarkers that survive resizing, for scale.
 ANCHORS = {
     "StegaStamp (400×400)": 56,
@@ -191,6 +230,157 @@ def strength_sweep(strengths: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0), photos:
     return {"date": datetime.date.today().isoformat(), "command": "python benchmarks/platform_any.py --strength-sweep", "rows": rows}
 
 
+@contextlib.contextmanager
+def texture_gain(texture: TextureGain | None):
+    """Every :class:`CanonicalINNEmbedder` built inside (e.g. by ``api.hide``) uses ``texture``."""
+    original = CanonicalINNEmbedder.__init__
+    CanonicalINNEmbedder.__init__ = functools.partialmethod(original, texture=texture)
+    try:
+        yield
+    finally:
+        CanonicalINNEmbedder.__init__ = original
+
+
+def real_cover(name: str, split: str, long_side: int = TEXTURE_LONG_SIDE):
+    """The real photograph ``name`` (of ``split``) resized (Lanczos) to a long side of ``long_side``."""
+    from PIL import Image
+
+    from datamodules.real_photos import load_photo, read_manifest
+
+    root = Path(__file__).resolve().parents[1] / "data" / "real_photos"
+    if not (root / "manifest.csv").exists():
+        raise SystemExit(f"no {root}: run python -m datamodules.real_photos prepare --out data/real_photos")
+    row = next(row for row in read_manifest(root) if row["name"] == name)
+    if row["split"] != split:
+        raise ValueError(f"{name} is in split {row['split']}, not {split}")
+    image = load_photo(root, row).convert("RGB")
+    scale = long_side / max(image.size)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+
+
+def flat_psnr(stego, cover) -> float:
+    """PSNR (dB) over the pixels of ``cover`` whose local luma deviation is under :data:`FLAT_DEVIATION`."""
+    from common.image import pil_to_tensor
+
+    deviation = DEFAULT_TEXTURE.local_deviation(pil_to_tensor(cover).unsqueeze(0), 512)[0, 0].numpy()
+    flat = deviation < FLAT_DEVIATION
+    if not flat.any():
+        return float("nan")
+    error = (np.asarray(stego, dtype=np.float64) - np.asarray(cover, dtype=np.float64)) ** 2
+    return float(10 * np.log10(255.0**2 / error[flat].mean()))
+
+
+def raw_rates(embedder, cover) -> dict:
+    """PSNR, flat-area PSNR and raw bit-error rates of random bits filling ``cover`` through the ``any`` checks."""
+    capacity = embedder.capacity_bits(*cover.size)
+    bits = np.random.default_rng(1).integers(0, 2, capacity, dtype=np.uint8)
+    stego = embedder.embed(cover, bits)
+    rates, _ = pipeline.measure_bit_error_rates(embedder, stego, bits, platforms.unknown_platform_channels(*cover.size))
+    return {
+        "psnr_db": round(psnr_8bit(np.asarray(stego), np.asarray(cover)), 2),
+        "flat_psnr_db": round(flat_psnr(stego, cover), 2),
+        "worst_ber": max(rates.values()),
+        "ber": rates,
+    }
+
+
+def texture_label(texture: TextureGain | None) -> str:
+    if texture is None:
+        return "off"
+    return f"reference {texture.reference:g}, floor {texture.floor:g}, ceiling {texture.ceiling:.3g}, sigma {texture.sigma:g}"
+
+
+def texture_tune() -> list[dict]:
+    """The ``--texture tune`` sweep: each gain curve of :data:`TEXTURE_SWEEP` on each tune photo."""
+    seed = crypto.embedding_seed(PASSPHRASE.encode())
+    rows = []
+    for texture in TEXTURE_SWEEP:
+        embedder = CanonicalINNEmbedder(texture=texture).keyed(seed)
+        for name in TEXTURE_TUNE_PHOTOS:
+            row = {"texture": texture_label(texture), "photo": name, **raw_rates(embedder, real_cover(name, "tune"))}
+            rows.append(row)
+            print(f"tune {row['texture']:<55} {name:<30} PSNR {row['psnr_db']:.2f} flat {row['flat_psnr_db']:.2f} "
+                  f"worst BER {row['worst_ber']:.2e}", flush=True)
+    return rows
+
+
+def smoothest_window(cover, side: int = 256) -> tuple[int, int]:
+    """Top-left ``(x, y)`` of the ``side``-pixel square of ``cover`` with the lowest mean local
+    luma deviation among those neither nearly black nor nearly white (a sky, a wall)."""
+    from common.image import pil_to_tensor
+
+    image = pil_to_tensor(cover).unsqueeze(0)
+    deviation = DEFAULT_TEXTURE.local_deviation(image, 512)[0, 0].numpy()
+    luma = np.asarray(cover.convert("L"), dtype=np.float64)
+    best, where = np.inf, (0, 0)
+    for y in range(0, cover.height - side + 1, side // 8):
+        for x in range(0, cover.width - side + 1, side // 8):
+            if 40 <= luma[y : y + side, x : x + side].mean() <= 225 and deviation[y : y + side, x : x + side].mean() < best:
+                best, where = deviation[y : y + side, x : x + side].mean(), (x, y)
+    return where
+
+
+def texture_held_out(conditions: int, crops: Path | None, covers: int) -> list[dict]:
+    """The ``--texture held-out`` report: without and with the default gain on the first ``covers``
+    held-out photos; ``crops``: a folder for 1:1 crops of the smoothest part of the first photo
+    (cover, before, after)."""
+    seed = crypto.embedding_seed(PASSPHRASE.encode())
+    speech = synthesise_speech(np.random.default_rng(0), int(SPEECH_SECONDS * SPEECH_SAMPLE_RATE))
+    rng = np.random.default_rng(2026)
+    rows = []
+    for index, name in enumerate(TEXTURE_HELD_OUT_PHOTOS[:covers]):
+        cover = real_cover(name, "heldout")
+        channels = platforms.unknown_platform_channels(*cover.size) + [worst_case(*cover.size)]
+        channels += [random_channel(rng, *cover.size) for _ in range(conditions)]
+        window = smoothest_window(cover)
+        for texture, stage in ((None, "before"), (DEFAULT_TEXTURE, "after")):
+            row = {"texture": texture_label(texture), "photo": name, "size": list(cover.size)}
+            row |= raw_rates(CanonicalINNEmbedder(texture=texture).keyed(seed), cover)
+            with texture_gain(texture):
+                try:
+                    outcome = api.hide(
+                        cover, speech, PASSPHRASE, platform="any", codec="codec2", bitrate=1200, sample_rate=SPEECH_SAMPLE_RATE
+                    )
+                except StegavoxError as err:
+                    outcome, row["hide_error"] = None, str(err)
+                if outcome is not None:
+                    audio = api.reveal(outcome.image, PASSPHRASE).audio_bytes
+                    report = outcome.report
+                    row |= {"hidden": True, "bch_t": report.bch_t, "frame_bits": report.frame_bits}
+                    row["hide_psnr_db"] = round(report.psnr_db, 2)
+                    row["revealed"] = [
+                        {"channel": str(channel.label), **decode(channel.apply(outcome.image), audio, "canonical")}
+                        for channel in channels
+                    ]
+                    if crops is not None and index == 0:
+                        box = (*window, window[0] + 256, window[1] + 256)
+                        crops.mkdir(parents=True, exist_ok=True)
+                        cover.crop(box).save(crops / "any_smooth_crop_cover.png")
+                        outcome.image.crop(box).save(crops / f"any_smooth_crop_{stage}.png")
+                        row["crop"] = list(box)
+            recovered = sum(case["recovered"] for case in row.get("revealed", []))
+            rows.append(row)
+            print(f"held-out {row['texture'][:9]:<9} {name:<28} PSNR {row['psnr_db']:.2f} flat {row['flat_psnr_db']:.2f} "
+                  f"worst BER {row['worst_ber']:.2e} hide t={row.get('bch_t')} revealed {recovered}/{len(channels)}", flush=True)
+    return rows
+
+
+def print_texture_tables(result: dict) -> None:
+    print("\n| gain | photos | PSNR dB (mean) | flat PSNR dB (mean) | worst raw BER (max) | (median) | hides | reveals |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for part in ("tune", "held_out"):
+        rows = result.get(part, [])
+        for label in dict.fromkeys(row["texture"] for row in rows):
+            chosen = [row for row in rows if row["texture"] == label]
+            psnr, flat = np.mean([r["psnr_db"] for r in chosen]), np.nanmean([r["flat_psnr_db"] for r in chosen])
+            worst = [r["worst_ber"] for r in chosen]
+            hides = f"{sum(bool(r.get('hidden')) for r in chosen)}/{len(chosen)}" if part == "held_out" else ""
+            cases = [case for r in chosen for case in r.get("revealed", [])]
+            reveals = f"{sum(c['recovered'] for c in cases)}/{len(cases)}" if part == "held_out" else ""
+            worst_text = f"{max(worst):.2e} | {np.median(worst):.2e}"
+            print(f"| {label} | {part} | {psnr:.2f} | {flat:.2f} | {worst_text} | {hides} | {reveals} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conditions", type=int, default=6, help="random unknown-platform draws per stego image")
@@ -200,7 +390,32 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--strength-sweep", action="store_true", help="only the residual-gain sweep on training photos")
     parser.add_argument("--timing-only", action="store_true", help="only the 1080p hide timing (writes platform_any_timing.json)")
+    parser.add_argument("--texture", choices=("tune", "held-out"), help="only the texture-gain sweep or report")
+    parser.add_argument("--crops", type=Path, help="with --texture held-out: a folder for 1:1 crops of a smooth area")
+    parser.add_argument("--texture-gain", choices=("on", "off"), default="on", help="the canonical hider's texture gain")
     args = parser.parse_args()
+    if args.texture:
+        path = args.output / "platform_any_texture.json"
+        result = json.loads(path.read_text()) if path.exists() else {}
+        part = args.texture.replace("-", "_")
+        result |= {
+            "default": texture_label(DEFAULT_TEXTURE),
+            "long_side": TEXTURE_LONG_SIDE,
+            "flat_deviation": FLAT_DEVIATION,
+            f"{part}_date": datetime.date.today().isoformat(),
+            f"{part}_command": "python benchmarks/platform_any.py " + " ".join(sys.argv[1:]),
+            f"{part}_host": {"cpus": os.cpu_count(), "load": os.getloadavg()},
+            part: texture_tune() if part == "tune" else texture_held_out(args.conditions, args.crops, args.covers),
+        }
+        args.output.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1))
+        print_texture_tables(result)
+        return
+    with texture_gain(DEFAULT_TEXTURE if args.texture_gain == "on" else None):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.timing_only:
         timing = {"date": datetime.date.today().isoformat(), "command": "python benchmarks/platform_any.py " + " ".join(sys.argv[1:]),
                   "host": {"cpus": os.cpu_count(), "load": os.getloadavg()}}

@@ -1,6 +1,7 @@
 """CanonicalINNEmbedder: the grid layout (pilots, guard ring, capacity), keyed pilots, the exact
-resampling of a known crop back onto the grid, and — with the shipped model — recovery after an
-unknown downscale, crop and JPEG, with the sync finding the crop."""
+resampling of a known crop back onto the grid, the texture gain (low on flat areas, deterministic),
+and — with the shipped model — exact round trips and recovery after an unknown downscale, crop and
+JPEG, with the sync finding the crop."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from PIL import Image
 
 from common import platforms
 from common.export import save_module
+from common.image import pil_to_tensor
+from common.payload import container
 from datamodules.synthetic import procedural_image
 from steganography.embedders import pipeline
-from steganography.embedders.canonical import DEFAULT_CHECKPOINT, GUARD_CELLS, PILOT_WINDOW, CanonicalINNEmbedder, GridMap
+from steganography.embedders.canonical import (
+    DEFAULT_CHECKPOINT,
+    DEFAULT_TEXTURE,
+    GUARD_CELLS,
+    PILOT_WINDOW,
+    CanonicalINNEmbedder,
+    GridMap,
+    TextureGain,
+)
 from steganography.models.inn import InvertibleHider
 
 CONFIG = {"levels": 3, "message_channels": 2, "num_blocks": 1, "width": 4, "depth": 1, "clamp": 2.0}
@@ -103,3 +114,59 @@ def test_shipped_model_survives_unknown_downscale_crop_and_jpeg() -> None:
 def test_registered_for_the_application() -> None:
     assert "canonical" in pipeline.available_embedders() and pipeline.METHOD_IDS["canonical"] == 3
     assert pipeline.method_name(3) == "canonical" and pipeline.method_name(200) == "unknown"
+
+
+def half_flat(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A cover whose left half is a flat grey (a sky, a wall) and right half a textured scene."""
+    rng = np.random.default_rng(seed)
+    pixels = procedural_image(rng, height, width).astype(np.float32)
+    pixels += rng.normal(0, 20, (height, width, 1))  # a grain that masks the residual
+    pixels[:, : width // 2] = 128
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+
+def test_texture_gain_is_low_on_flat_areas_and_follows_the_cover_size(small_grid_checkpoint: Path) -> None:
+    cover = half_flat(640, 480)
+    image = pil_to_tensor(cover).unsqueeze(0)
+    gain = DEFAULT_TEXTURE(image, 256)
+    assert gain.shape == (1, 1, 480, 640)
+    flat, textured = gain[..., :, :280], gain[..., :, 360:]
+    assert torch.allclose(flat, torch.full_like(flat, DEFAULT_TEXTURE.floor))
+    assert torch.allclose(textured, torch.full_like(textured, DEFAULT_TEXTURE.ceiling))
+    assert torch.equal(TextureGain(floor=1.0, ceiling=1.0)(image, 256), torch.ones_like(gain))
+    with pytest.raises(ValueError, match="invalid texture gain"):
+        TextureGain(floor=0.0)
+    # In the stego image the flat half changes less with the gain than without it, the textured half by the ceiling.
+    bits = np.random.default_rng(0).integers(0, 2, 500, dtype=np.uint8)
+    change = {}
+    pattern = 0.02 * torch.sin(torch.arange(256.0)).view(1, 1, 1, 256)  # a residual of ±5 levels (the random hider's is nil)
+    for texture in (DEFAULT_TEXTURE, None):
+        embedder = CanonicalINNEmbedder(small_grid_checkpoint, strength=1.0, texture=texture).keyed(3)
+        embedder.hide_tensor = lambda canonical, message: canonical + pattern
+        stego = embedder.embed(cover, bits)
+        difference = np.asarray(stego, dtype=float) - np.asarray(cover, dtype=float)
+        change[texture] = np.abs(difference[:, :280]).mean(), np.abs(difference[:, 360:]).mean()
+    assert change[DEFAULT_TEXTURE][0] < 0.75 * change[None][0]
+    assert change[DEFAULT_TEXTURE][1] == pytest.approx(DEFAULT_TEXTURE.ceiling * change[None][1], rel=0.05)
+
+
+def test_embed_is_a_pure_function_of_cover_bits_and_key(small_grid_checkpoint: Path) -> None:
+    cover = photo(400, 300, seed=5)
+    bits = np.random.default_rng(1).integers(0, 2, 300, dtype=np.uint8)
+    first = CanonicalINNEmbedder(small_grid_checkpoint).keyed(11).embed(cover, bits)
+    again = CanonicalINNEmbedder(small_grid_checkpoint).keyed(11).embed(cover.copy(), bits.copy())
+    assert np.array_equal(np.asarray(first), np.asarray(again))
+
+
+def test_shipped_model_round_trip_with_the_texture_gain_is_exact() -> None:
+    """The receiver does not know the gain map: a payload hidden in a cover with a flat half
+    comes back byte for byte, from the stego image and after a JPEG."""
+    embedder = CanonicalINNEmbedder(DEFAULT_CHECKPOINT).keyed(9)
+    assert embedder.texture == DEFAULT_TEXTURE
+    cover = half_flat(640, 512, seed=2)
+    audio = np.random.default_rng(4).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    bits = container.pack(audio, container.AudioMeta("codec2", 8000, 1), b"secret", 40, 13, pipeline.METHOD_IDS["canonical"])
+    stego = embedder.embed(cover, bits)
+    receiver = CanonicalINNEmbedder(DEFAULT_CHECKPOINT, texture=None).keyed(9)
+    for received in (stego, platforms.Channel((85,)).apply(stego)):
+        assert container.unpack(pipeline.extract_all(receiver, received), b"secret")[0] == audio
