@@ -45,7 +45,7 @@ NOISY_TRAINING = '[clean, "awgn:0.01", "speckle:0.1"]'
 RUNS = {
     **{architecture: (architecture, []) for architecture in ARCHITECTURES},
     "res_indep_noisy": ("res_indep", ["--model.init_args.train_channels", NOISY_TRAINING]),
-    "res_indep_spectrogram": ("res_indep", ["--model.init_args.reveal_from", "spectrogram"]),
+    "res_indep_spectrogram": ("res_indep", ["--model.init_args.network.init_args.reveal_from", "spectrogram"]),
 }
 
 
@@ -107,7 +107,7 @@ def train(name: str, architecture: str, overrides: list[str], max_steps: int | N
     """Run the CLI training; return the run directory and its wall time in seconds."""
     command = [
         sys.executable, "-m", "common.cli", "fit", "-c", CONFIGS[0], "-c", CONFIGS[1],
-        "--model.init_args.architecture", architecture,
+        "--model.init_args.network.init_args.architecture", architecture,
         "--trainer.logger.init_args.save_dir", str(save_dir),
         "--trainer.logger.init_args.name", f"pixinwav_{name}",
         "--trainer.enable_progress_bar", "false",
@@ -130,7 +130,7 @@ def reference_metrics(task: PixInWavTask, datamodule: pl.LightningDataModule) ->
     totals, count = dict.fromkeys(("host_only_ssim", "host_only_psnr", "grey_ssim", "grey_psnr"), 0.0), 0
     for batch in datamodule.val_dataloader():
         image, audio = batch["image"], batch["audio"]
-        host_only, grey = task.model.reveal(audio).clamp(0, 1), torch.full_like(image, 0.5)
+        host_only, grey = task.network.reveal(audio).clamp(0, 1), torch.full_like(image, 0.5)
         for name, estimate in (("host_only", host_only), ("grey", grey)):
             totals[f"{name}_ssim"] += float(ssim(estimate, image)) * len(image)
             totals[f"{name}_psnr"] += float(psnr(estimate, image)) * len(image)
@@ -150,13 +150,13 @@ def evaluate(run_dir: Path) -> dict:
     result = {
         "steps": int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]),
         "train_channels": [channel.name for channel in task.train_channels],
-        "reveal_from": task.model.reveal_from,
+        "reveal_from": task.network.reveal_from,
         "eval_channels": [channel.name for channel in task.eval_channels],
         "metrics": {key: float(value) for key, value in metrics.items()},
         "references": reference_metrics(task, datamodule),
     }
-    if task.hparams.architecture == "res_scale":
-        result["res_scale_gain"] = task.model.hider.gain.detach().item()
+    if task.network.architecture == "res_scale":
+        result["res_scale_gain"] = task.network.hider.gain.detach().item()
     return result
 
 
@@ -217,12 +217,12 @@ def main() -> None:
         results = json.loads(args.output.read_text())
         for run in results["runs"].values():
             run.update(evaluate(ROOT / run["run_dir"]))
-        results["container_round_trip"] = round_trips(yaml.safe_load((ROOT / CONFIGS[1]).read_text())["model"]["init_args"])
+        results["container_round_trip"] = round_trips(yaml.safe_load((ROOT / CONFIGS[1]).read_text())["model"]["init_args"]["network"]["init_args"])
         args.output.write_text(json.dumps(results, indent=2) + "\n")
         print_tables(results)
         return
     demo = yaml.safe_load((ROOT / CONFIGS[1]).read_text())
-    model_args = demo["model"]["init_args"]
+    model_args = demo["model"]["init_args"] | demo["model"]["init_args"]["network"]["init_args"]
     results = {
         "date": datetime.date.today().isoformat(),
         "command": "OMP_NUM_THREADS=1 python benchmarks/pixinwav.py " + " ".join(sys.argv[1:]),

@@ -9,6 +9,10 @@ resumes the newest run of the experiment. Also reachable as ``python -m common.c
 that run folder (TensorBoard events, ``<subcommand>_config.yaml``, ``predictions/``) instead of
 opening a new version.
 
+Networks, optimisers and learning-rate schedulers are arguments of the task (``model.init_args``,
+see :mod:`common.task`), so LightningCLI's own top-level ``optimizer`` / ``lr_scheduler`` keys,
+which would replace a task's ``configure_optimizers``, are turned off: one place to set them.
+
 Before anything is built, the datamodule checks that its data is on disk; a missing dataset
 (or pretrained weights that cannot be obtained) ends the command with one line on stderr and exit
 status 2, before the Trainer starts and without creating a run folder.
@@ -81,8 +85,8 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
-def _run(args: list[str] | None) -> None:
-    StegavoxCLI(
+def _run(args: list[str] | None) -> StegavoxCLI:
+    return StegavoxCLI(
         pl.LightningModule,
         pl.LightningDataModule,
         subclass_mode_model=True,
@@ -90,6 +94,7 @@ def _run(args: list[str] | None) -> None:
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
         args=args,
     )
 

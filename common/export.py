@@ -12,17 +12,25 @@ A shipped file (``*/checkpoints/*.pt``) holds only tensors and plain values, so 
 Export (the task names the module to ship, see :class:`common.task.Task`)::
 
     python -m common.export runs/<name>/version_N/checkpoints/best.ckpt enhancer/checkpoints/<name>.pt
+
+Configs name objects by *spec*, ``{"class_path": "module.Class", "init_args": {...}}``, as
+LightningCLI does; :func:`instantiate` builds one, and a module class decorated with
+:func:`exportable` remembers the arguments it was built with (:func:`init_args_of`), so that a
+task records and ships the same spec whether the module came from a YAML config or from Python.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import inspect
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -39,6 +47,81 @@ def import_class(class_path: str) -> type:
 def class_path_of(obj: Any) -> str:
     """The dotted ``module.Class`` path of ``obj``'s class."""
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def is_spec(value: Any) -> bool:
+    """Whether ``value`` is a ``{"class_path": ..., "init_args": ...}`` spec (a mapping)."""
+    return isinstance(value, Mapping) and isinstance(value.get("class_path"), str)
+
+
+def spec(class_path: str | type, **init_args: Any) -> dict[str, Any]:
+    """The spec ``{"class_path": ..., "init_args": init_args}`` of a class (given or by path)."""
+    if isinstance(class_path, type):
+        class_path = f"{class_path.__module__}.{class_path.__qualname__}"
+    return {"class_path": class_path, "init_args": init_args}
+
+
+def instantiate(value: Any, *args: Any) -> Any:
+    """``value`` itself, or the object its spec describes, built now with ``args`` before the
+    spec's ``init_args`` (an optimiser's parameters, a scheduler's optimiser)."""
+    if not is_spec(value):
+        return value
+    return import_class(value["class_path"])(*args, **dict(value.get("init_args") or {}))
+
+
+def factory(value: Any) -> Callable[..., Any]:
+    """A callable: ``value`` itself, or its spec's class with the spec's ``init_args`` bound
+    (``factory(adam_spec)(parameters)`` builds the optimiser)."""
+    if not is_spec(value):
+        return value
+    return functools.partial(import_class(value["class_path"]), **dict(value.get("init_args") or {}))
+
+
+ModuleClass = TypeVar("ModuleClass", bound=type)
+
+
+def exportable(cls: ModuleClass) -> ModuleClass:
+    """Class decorator: every instance remembers the arguments of its constructor, defaults
+    included (:func:`init_args_of`). The signature seen by ``inspect`` and jsonargparse is
+    unchanged."""
+    original = cls.__init__
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        original(self, *args, **kwargs)
+        if type(self).__init__ is __init__:  # not a subclass's call with arguments of its own
+            self.__dict__["_init_args"] = {key: value for key, value in list(bound.arguments.items())[1:]}
+
+    cls.__init__ = __init__
+    return cls
+
+
+def init_args_of(module: Any) -> dict[str, Any]:
+    """The constructor arguments of an instance of an :func:`exportable` class.
+
+    Raises:
+        ValueError: its class does not record them.
+    """
+    recorded = getattr(module, "__dict__", {}).get("_init_args")
+    if recorded is None:
+        raise ValueError(f"{class_path_of(module)} does not record its constructor arguments (decorate it with common.export.exportable)")
+    return dict(recorded)
+
+
+def spec_of(value: Any) -> Any:
+    """The spec of an object built from one, where it can be told: an :func:`exportable`
+    instance, a class, or a ``functools.partial`` of a class with keyword arguments;
+    anything else is returned unchanged."""
+    if isinstance(value, type):
+        return spec(value)
+    if isinstance(value, functools.partial) and isinstance(value.func, type) and not value.args:
+        return spec(value.func, **value.keywords)
+    if "_init_args" in getattr(value, "__dict__", {}):
+        return {"class_path": class_path_of(value), "init_args": init_args_of(value)}
+    return value
 
 
 def save_module(path: str | os.PathLike, module: nn.Module, init_args: dict[str, Any], **metadata: Any) -> None:
@@ -90,8 +173,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike) 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if "task_class_path" not in state:
         raise ValueError(f"{checkpoint} was not written by a common.task.Task")
-    init_args = {key: value for key, value in state["hyper_parameters"].items() if not key.startswith("_")}  # LightningCLI's _class_path
-    task = import_class(state["task_class_path"])(**init_args)
+    # Networks, optimisers and schedulers are specs here (LightningCLI's config, or what
+    # Task.save_hyperparameters recorded); the task builds them. "_class_path" is LightningCLI's.
+    init_args = {key: value for key, value in state["hyper_parameters"].items() if not key.startswith("_")}
+    task_class = import_class(state["task_class_path"])
+    try:
+        task = task_class(**init_args)
+    except TypeError as err:
+        raise ValueError(f"{checkpoint}: its hyper-parameters do not build today's {state['task_class_path']} ({err})") from None
     if task.exported_module is None:
         raise ValueError(f"{state['task_class_path']} has no network to export")
     task.load_state_dict(state["state_dict"])

@@ -2,6 +2,20 @@
 
 One place for what all experiments share, so their runs compare side by side in TensorBoard:
 
+- **Networks, optimisers and schedulers come from the config**: a task's constructor takes its
+  networks as ``nn.Module`` arguments and, per network, an ``OptimizerCallable`` and an optional
+  ``LRSchedulerCallable`` (LightningCLI's types), each with a default *spec*
+  (``{"class_path": ..., "init_args": ...}``, e.g. :func:`adam`) that equals the old hard-coded
+  choice. From YAML, jsonargparse builds them from ``class_path``/``init_args``; from Python, a
+  task accepts the object or the spec (:func:`common.export.instantiate` /
+  :func:`common.export.factory`). :meth:`Task.save_hyperparameters` keeps every such argument as
+  its spec, so checkpoints hold no pickled modules and rebuild the same task, and
+  :meth:`Task.exported_init_args` is the exported network's own recorded arguments
+  (:func:`common.export.exportable`). :meth:`Task.configure_optimizer_groups` builds one
+  optimiser (and scheduler) per group of parameters.
+- **Schedulers**: stepped once per epoch, after validation. Lightning does this in automatic
+  optimisation; for manual optimisation (GANs) :meth:`Task.on_train_epoch_end` does the same (a
+  ``ReduceLROnPlateau`` reads its ``monitor`` attribute, else :attr:`Task.monitor`).
 - **Manual optimisation** (:meth:`Task.optimizer_step_guarded`): toggle the optimiser (GANs),
   backpropagate, skip the step when the loss or a gradient is not finite, clip, step.
 - **Logging conventions** (:meth:`Task.log_stage`): scalars under ``train/``, ``val/`` and
@@ -23,7 +37,12 @@ One place for what all experiments share, so their runs compare side by side in 
 
 from __future__ import annotations
 
+import copy
+import inspect
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import lightning.pytorch as pl
@@ -31,12 +50,38 @@ import matplotlib.pyplot as plt
 import numpy as np
 import soundfile as sf
 import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from PIL import Image
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-from common.export import class_path_of
+from common.export import class_path_of, factory, init_args_of, is_spec, spec, spec_of
 from common.media import log_audio, log_figure, log_images, log_spectrogram, tensorboard
 from common.settings import SPEECH_SAMPLE_RATE
+
+__all__ = ["LRSchedulerCallable", "OptimizerCallable", "Task", "adam", "flat_hparams"]
+
+
+def adam(lr: float, **init_args: Any) -> dict[str, Any]:
+    """The spec of ``torch.optim.Adam(params, lr=lr, **init_args)``: the tasks' default optimiser."""
+    return spec("torch.optim.Adam", lr=lr, **init_args)
+
+
+def flat_hparams(hparams: Mapping[str, Any], prefix: str = "") -> dict[str, int | float | str | bool]:
+    """Hyper-parameters as the flat scalars of TensorBoard's HParams tab: a spec ``name`` becomes
+    ``name`` (its class path) and ``name.<argument>`` per init argument; other values that are not
+    scalars become their text."""
+    flat: dict[str, int | float | str | bool] = {}
+    for key, value in hparams.items():
+        name = f"{prefix}{key}"
+        if is_spec(value):
+            flat[name] = value["class_path"]
+            flat |= flat_hparams(value.get("init_args") or {}, f"{name}.")
+        elif isinstance(value, Mapping):
+            flat |= flat_hparams(value, f"{name}.")
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
 
 
 class Task(pl.LightningModule):
@@ -53,8 +98,29 @@ class Task(pl.LightningModule):
     exported_module: str | None = None
 
     def exported_init_args(self) -> dict[str, Any]:
-        """Constructor arguments of :attr:`exported_module`."""
-        raise NotImplementedError(f"{type(self).__name__} ships no module")
+        """Constructor arguments of :attr:`exported_module`: those it recorded
+        (:func:`common.export.exportable`)."""
+        if self.exported_module is None:
+            raise NotImplementedError(f"{type(self).__name__} ships no module")
+        return init_args_of(getattr(self, self.exported_module))
+
+    def save_hyperparameters(self, *args: Any, ignore: Any = None, frame: FrameType | None = None, logger: bool = True) -> None:
+        """Lightning's, with every network, optimiser or scheduler argument kept as its spec.
+
+        Under LightningCLI the hyper-parameters are the config, specs already; from Python, an
+        :func:`~common.export.exportable` module, an optimiser class or a ``functools.partial``
+        of one is replaced by its spec (:func:`common.export.spec_of`), so the checkpoint rebuilds
+        the same task and pickles no module.
+        """
+        frame = frame or inspect.currentframe().f_back
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
+            super().save_hyperparameters(*args, ignore=ignore, frame=frame, logger=logger)
+        if isinstance(self._hparams, Mapping):
+            for key, value in list(self._hparams.items()):
+                converted = spec_of(value)
+                self._hparams[key] = copy.deepcopy(converted) if is_spec(converted) else converted
+            self._hparams_initial = copy.deepcopy(self._hparams)
 
     def exported_metadata(self) -> dict[str, Any]:
         """Extra values the shipped file records for its users."""
@@ -65,6 +131,46 @@ class Task(pl.LightningModule):
         checkpoint["task_class_path"] = class_path_of(self)
 
     # ----------------------------------------------------------------- optimisation
+    def configure_optimizer_groups(
+        self, *groups: tuple[Iterable[torch.nn.Parameter], OptimizerCallable, LRSchedulerCallable | None]
+    ) -> Any:
+        """What ``configure_optimizers`` returns for one optimiser per ``(parameters, optimizer,
+        lr_scheduler)`` group, in order (``optimizer`` and ``lr_scheduler``: callables or specs).
+
+        Without schedulers: the optimiser, or the list of them (as a hard-coded
+        ``configure_optimizers`` would return them). With any: one ``{"optimizer", "lr_scheduler"}``
+        dict per group, the scheduler stepped per epoch; a ``ReduceLROnPlateau`` watches its
+        ``monitor`` attribute (LightningCLI's variant has one), else :attr:`monitor`.
+        """
+        configs = []
+        for parameters, optimizer, lr_scheduler in groups:
+            built = factory(optimizer)(parameters)
+            config: dict[str, Any] = {"optimizer": built}
+            if lr_scheduler is not None:
+                scheduler = factory(lr_scheduler)(built)
+                config["lr_scheduler"] = {"scheduler": scheduler}
+                if isinstance(scheduler, ReduceLROnPlateau) and self.automatic_optimization:
+                    config["lr_scheduler"]["monitor"] = getattr(scheduler, "monitor", None) or self.monitor
+            configs.append(config)
+        if all("lr_scheduler" not in config for config in configs):
+            optimizers = [config["optimizer"] for config in configs]
+            return optimizers[0] if len(optimizers) == 1 else optimizers
+        return configs[0] if len(configs) == 1 else configs
+
+    def on_train_epoch_end(self) -> None:
+        """Step the schedulers of a manually optimised task once per epoch (Lightning steps them
+        only in automatic optimisation). Subclasses that override this hook call it."""
+        if self.automatic_optimization:
+            return
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers is not None else []:
+            if isinstance(scheduler, ReduceLROnPlateau):
+                value = self.trainer.callback_metrics.get(getattr(scheduler, "monitor", None) or self.monitor)
+                if value is not None:
+                    scheduler.step(value)
+            else:
+                scheduler.step()
+
     def optimizer_step_guarded(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, gradient_clip: float) -> bool:
         """One manual optimisation step of ``optimizer`` on ``loss``.
 
@@ -133,7 +239,7 @@ class Task(pl.LightningModule):
         writer = tensorboard(self)
         if writer is None:
             return
-        params = {key: value if isinstance(value, (int, float, str, bool)) else str(value) for key, value in self.hparams.items()}
+        params = flat_hparams(self.hparams)
         for summary in hparams_summary(params, {name: float("nan") for name in self.hparam_metrics}):
             writer.file_writer.add_summary(summary)
 

@@ -20,6 +20,7 @@ import torch
 from kornia.enhance import jpeg_codec_differentiable
 from torch import nn
 
+from common.export import exportable
 from common.image import jpeg_roundtrip_tensor
 
 #: Channel paths, in the order of the ``*_weight`` arguments of :class:`JpegChannel`.
@@ -37,6 +38,7 @@ def quantize_ste(images: torch.Tensor) -> torch.Tensor:
     return straight_through(quantized, images)
 
 
+@exportable
 class JpegChannel(nn.Module):
     """Random JPEG channel for training, fixed-quality real JPEG for evaluation.
 

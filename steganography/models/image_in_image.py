@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from common.export import exportable
 from common.image import to_uint8
 
 
@@ -83,6 +84,7 @@ class ImageInImageDecoder(nn.Module):
         return self.net(stego - 0.5) + 0.5
 
 
+@exportable
 class ImageInImageNetwork(nn.Module):
     """Encoder and decoder: ``(cover (B,3,H,W), secret (B,1,H,W)) → (stego, revealed)``.
 

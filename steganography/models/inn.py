@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.export import exportable
 from steganography.models.attention import ChannelSpatialAttention
 
 #: Named size configurations (keyword arguments of :class:`InvertibleHider`).
@@ -162,6 +163,7 @@ class AffineCouplingBlock(nn.Module):
         return cover, message
 
 
+@exportable
 class InvertibleHider(nn.Module):
     """Invertible network that hides a bit tensor in an RGB image and reveals it again.
 

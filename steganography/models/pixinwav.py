@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from common.dsp import STDCT
+from common.export import exportable
 
 #: Hiding variants of the paper's ablation:
 #:
@@ -384,6 +385,7 @@ def make_channel(spec: str, sample_rate: int) -> Channel:
     raise ValueError(f"unknown channel {spec!r}; use clean, awgn:<sigma>, speckle:<sigma> or ota[:key=value,...]")
 
 
+@exportable
 class PixInWav(nn.Module):
     """Image-in-audio hider and revealer on the STDCT.
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from kornia.enhance import jpeg_codec_differentiable
 from torch import nn
 
+from common.export import exportable
 from common.image import jpeg_roundtrip_tensor
 from common.platforms import MAX_CHECK_QUALITY, PROFILES
 from steganography.models.channel import quantize_ste, straight_through
@@ -83,6 +84,7 @@ def resize(images: torch.Tensor, height: int, width: int, kernel: str) -> torch.
     return F.interpolate(images, size=(height, width), mode=kernel, align_corners=False, antialias=True)
 
 
+@exportable
 class PlatformChannel(nn.Module):
     """Random platform channel for training (see the module docstring).
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.export import exportable
+
 #: Number of SRM kernels.
 NUM_SRM_KERNELS = 30
 _LUMA = (0.299, 0.587, 0.114)
@@ -111,6 +113,7 @@ class ConvPoolBlock(nn.Module):
         return self.pool(F.relu(self.norm(self.conv(features))))
 
 
+@exportable
 class ZhuNet(nn.Module):
     """Zhu-Net cover/stego classifier for images in [0, 1] of any size ≥ 32×32.
 

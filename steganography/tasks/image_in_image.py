@@ -13,24 +13,37 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from common.export import instantiate, spec
 from common.image import to_uint8
 from common.media import residual_x10
 from common.metrics import psnr, ssim
-from common.task import Task
+from common.task import LRSchedulerCallable, OptimizerCallable, Task, adam
 from steganography.models.channel import quantize_ste
-from steganography.models.image_in_image import ImageInImageLoss, ImageInImageNetwork, to_grey
+from steganography.models.image_in_image import (
+    ImageInImageLoss,
+    ImageInImageNetwork,
+    to_grey,
+)
 from steganography.models.inn import InvertibleHider
 
 PAYLOAD_BITS_PER_PIXEL = 8  # one 8-bit grey payload pixel per cover pixel
+
+#: Defaults of the tasks (specs: ``class_path`` + ``init_args``, built by the task): the paper's
+#: CNN and its optimiser (the L2 weight penalty λ = 1e-4 as Adam's weight decay); HiNet's one
+#: Haar level and 16 couplings, ``message_channels = 4**levels``.
+DEFAULT_NETWORK = spec(ImageInImageNetwork, depth=7, channels=16)
+DEFAULT_CNN_OPTIMIZER = adam(1e-4, weight_decay=1e-4)
+DEFAULT_HIDER = spec(InvertibleHider, levels=1, message_channels=4, num_blocks=16, width=32, depth=4, clamp=2.0)
+DEFAULT_INN_OPTIMIZER = adam(1e-4)
 
 
 class ImageInImageTaskBase(Task):
     """Steps, metrics and TensorBoard images shared by the image-in-image tasks.
 
-    Subclasses set ``self.loss`` (an :class:`ImageInImageLoss`), save the hyperparameters
-    ``num_logged_images``, ``lr`` and ``weight_decay``, and implement
-    ``forward(cover, secret) -> (stego, revealed)`` that reveals from the 8-bit-rounded stego
-    image at evaluation time.
+    Subclasses set ``self.loss`` (an :class:`ImageInImageLoss`), ``self.optimizer`` and
+    ``self.lr_scheduler`` (of all parameters), save the hyperparameter ``num_logged_images``, and
+    implement ``forward(cover, secret) -> (stego, revealed)`` that reveals from the 8-bit-rounded
+    stego image at evaluation time.
     """
 
     monitor, monitor_mode = "val/loss", "min"
@@ -72,20 +85,19 @@ class ImageInImageTaskBase(Task):
         stego, revealed = self(batch["image"], to_grey(batch["secret"]))
         return {"stego": to_uint8(stego).float() / 255.0, "revealed": revealed.clamp(0, 1)}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> Any:
+        return self.configure_optimizer_groups((self.parameters(), self.optimizer, self.lr_scheduler))
 
 
 class ImageInImageTask(ImageInImageTaskBase):
     """Hide the grey version of ``batch["secret"]`` in ``batch["image"]`` and reveal it.
 
     Args:
-        depth: encoder host-branch depth (paper: 7).
-        channels: conv width (paper: 16).
+        network: the encoder and decoder (paper: depth 7, 16 channels).
         alpha: cover loss weight.
         beta: payload loss weight.
-        lr: Adam learning rate (paper: 1e-4).
-        weight_decay: L2 weight penalty λ (paper: 1e-4).
+        optimizer: optimiser (paper: Adam, lr 1e-4, the L2 weight penalty λ = 1e-4 as weight decay).
+        lr_scheduler: learning-rate scheduler, stepped per epoch (default: none).
         num_logged_images: fixed validation images shown in TensorBoard.
     """
 
@@ -93,21 +105,18 @@ class ImageInImageTask(ImageInImageTaskBase):
 
     def __init__(
         self,
-        depth: int = 7,
-        channels: int = 16,
+        network: ImageInImageNetwork = DEFAULT_NETWORK,
         alpha: float = 1.0,
         beta: float = 1.0,
-        lr: float = 1e-4,
-        weight_decay: float = 1e-4,
+        optimizer: OptimizerCallable = DEFAULT_CNN_OPTIMIZER,
+        lr_scheduler: LRSchedulerCallable | None = None,
         num_logged_images: int = 4,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.network = ImageInImageNetwork(depth, channels)
+        self.network = instantiate(network)
         self.loss = ImageInImageLoss(alpha, beta)
-
-    def exported_init_args(self) -> dict[str, Any]:
-        return {"depth": self.hparams.depth, "channels": self.hparams.channels}
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
 
     def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(stego, revealed)``; the stego image is rounded to 8 bits before revealing
@@ -133,15 +142,12 @@ class INNImageInImageTask(ImageInImageTaskBase):
     the same values as 8-bit rounding), in training and evaluation alike.
 
     Args:
-        levels: Haar levels of the hider; image sides must be multiples of ``2**levels``.
-        num_blocks: affine coupling blocks.
-        width: dense-layer growth rate of the coupling subnets.
-        depth: dense layers per subnet.
-        clamp: soft-clamp bound of the coupling log-scales.
+        hider: the invertible hider; image sides must be multiples of its ``2**levels``, and its
+            ``message_channels`` must be ``4**levels`` (one grey pixel per cover pixel).
         alpha: cover loss weight.
         beta: payload loss weight.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
+        optimizer: optimiser (default: Adam, lr 1e-4).
+        lr_scheduler: learning-rate scheduler, stepped per epoch (default: none).
         num_logged_images: fixed validation images shown in TensorBoard.
     """
 
@@ -149,25 +155,20 @@ class INNImageInImageTask(ImageInImageTaskBase):
 
     def __init__(
         self,
-        levels: int = 1,
-        num_blocks: int = 16,
-        width: int = 32,
-        depth: int = 4,
-        clamp: float = 2.0,
+        hider: InvertibleHider = DEFAULT_HIDER,
         alpha: float = 1.0,
         beta: float = 1.0,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
+        optimizer: OptimizerCallable = DEFAULT_INN_OPTIMIZER,
+        lr_scheduler: LRSchedulerCallable | None = None,
         num_logged_images: int = 4,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.hider = InvertibleHider(levels, 4**levels, num_blocks, width, depth, clamp)
+        self.hider = instantiate(hider)
+        if self.hider.message_channels != 4**self.hider.levels:
+            raise ValueError(f"the hider needs message_channels = 4**levels = {4**self.hider.levels}, got {self.hider.message_channels}")
         self.loss = ImageInImageLoss(alpha, beta)
-
-    def exported_init_args(self) -> dict[str, Any]:
-        args = {key: self.hparams[key] for key in ("levels", "num_blocks", "width", "depth", "clamp")}
-        return {**args, "message_channels": 4**self.hparams.levels}
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
 
     def forward(self, cover: torch.Tensor, secret: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(stego, revealed)`` for ``cover (B, 3, H, W)`` and grey ``secret (B, 1, H, W)``;

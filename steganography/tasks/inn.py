@@ -19,11 +19,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from common.export import load_module
+from common.export import instantiate, load_module, spec
 from common.media import residual_x10
 from common.metrics import psnr, ssim
 from common.settings import JPEG_QUALITY_TARGET, VALIDATION_JPEG_QUALITIES
-from common.task import Task
+from common.task import LRSchedulerCallable, OptimizerCallable, Task, adam
 from steganography.models.channel import JpegChannel, quantize_ste
 from steganography.models.inn import InvertibleHider
 from steganography.models.perceptual import LPIPSLoss
@@ -31,6 +31,14 @@ from steganography.models.platform_channel import PlatformChannel
 from steganography.models.zhunet import ZhuNet
 
 COVER, STEGO = 0, 1
+
+#: Defaults of :class:`INNHidingTask` (specs: ``class_path`` + ``init_args``, built by the task).
+DEFAULT_HIDER = spec(InvertibleHider, levels=3, message_channels=1, num_blocks=8, width=32, depth=4, clamp=2.0)
+DEFAULT_DETECTOR = spec(ZhuNet, colour="rgb", channels=[32, 32, 64, 128], hidden_features=1024)
+DEFAULT_CHANNEL = spec(JpegChannel, identity_weight=1.0, differentiable_weight=2.0, real_weight=1.0, quality_range=[50, 95],
+                       real_backward="differentiable")  # fmt: skip
+DEFAULT_OPTIMIZER = adam(1e-4)
+
 
 def random_message(hider: InvertibleHider, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniformly random ±1 bits filling the message of ``images (B, 3, H, W)``, drawn from
@@ -46,31 +54,29 @@ def bit_accuracy(revealed: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
 
 
 class INNHidingTask(Task):
-    """Train :class:`InvertibleHider` through a JPEG channel, optionally against a Zhu-Net.
+    """Train an :class:`InvertibleHider` through a JPEG channel, optionally against a Zhu-Net.
+
+    The networks, the channel and the optimisers are given by the config (``class_path`` +
+    ``init_args``); the defaults (:data:`DEFAULT_HIDER`, ...: 1 bit per 8×8 block, Adam at 1e-4
+    for both networks, no scheduler) are those the task had before they became arguments.
 
     Args:
-        levels: Haar levels of the hider (block size ``2**levels``).
-        message_channels: bits per block.
-        num_blocks: affine coupling blocks.
-        width: growth rate of the coupling subnets.
-        depth: dense layers per subnet.
-        clamp: soft-clamp bound of the coupling log-scales.
+        hider: the invertible hider trained and exported.
+        detector: the Zhu-Net steganalyser of the adversarial term (``None``: no adversary).
+        channel: the JPEG channel of training (8-bit quantisation, then identity, kornia's
+            differentiable JPEG or Pillow's real JPEG with a straight-through gradient); its
+            real JPEG also measures the validation bit accuracies.
+        optimizer: optimiser of the hider (default: Adam, lr 1e-4).
+        lr_scheduler: learning-rate scheduler of the hider, stepped per epoch (default: none).
+        detector_optimizer: optimiser of the detector (default: Adam, lr 1e-4).
+        detector_lr_scheduler: learning-rate scheduler of the detector (default: none).
         payload_loss: ``"bce"`` (BCE-with-logits, revealed values as logits) or ``"l1"`` (to ±1).
         payload_weight: λ1.
         lpips_weight: λ2; 0 never builds LPIPS (needs local pretrained weights otherwise).
         image_loss: ``"mse"`` or ``"l1"`` between the 8-bit stego image and the cover.
         image_weight: λ3.
-        adversarial_weight: λ4; 0 builds no Zhu-Net and skips the discriminator step.
-        identity_weight: channel probability of quantisation only.
-        differentiable_weight: channel probability of kornia's differentiable JPEG.
-        real_weight: channel probability of Pillow JPEG (straight-through gradient).
-        quality_range: inclusive JPEG quality range drawn in training.
-        real_backward: gradient of the real-JPEG path, ``"differentiable"`` or ``"identity"``.
-        detector_channels: Zhu-Net conv block widths.
-        detector_hidden: Zhu-Net hidden FC width.
-        detector_colour: Zhu-Net SRM input, ``"rgb"`` or ``"grey"``.
-        lr: hider learning rate (Adam).
-        detector_lr: Zhu-Net learning rate (Adam).
+        adversarial_weight: λ4; 0 (or no ``detector``) skips the adversarial term and the
+            discriminator step, and keeps no detector.
         gradient_clip: max gradient norm of both optimisers.
         val_qualities: real Pillow JPEG qualities of the validation bit accuracies.
         num_logged_images: fixed validation images shown in TensorBoard.
@@ -79,7 +85,7 @@ class INNHidingTask(Task):
             images). Recorded in the exported file.
         platform_channel: when given, training goes through this
             :class:`~steganography.models.platform_channel.PlatformChannel` (unknown downscale,
-            crop, JPEG chains, noise) instead of the JPEG channel, and validation also logs the
+            crop, JPEG chains, noise) instead of ``channel``, and validation also logs the
             bit accuracy per condition of its
             :meth:`~steganography.models.platform_channel.PlatformChannel.validation_conditions`
             (``val/platform/bit_accuracy_<condition>``) and their mean
@@ -96,28 +102,19 @@ class INNHidingTask(Task):
 
     def __init__(
         self,
-        levels: int = 3,
-        message_channels: int = 1,
-        num_blocks: int = 8,
-        width: int = 32,
-        depth: int = 4,
-        clamp: float = 2.0,
+        hider: InvertibleHider = DEFAULT_HIDER,
+        detector: ZhuNet | None = DEFAULT_DETECTOR,
+        channel: JpegChannel = DEFAULT_CHANNEL,
+        optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        detector_optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
+        detector_lr_scheduler: LRSchedulerCallable | None = None,
         payload_loss: str = "bce",
         payload_weight: float = 1.0,
         lpips_weight: float = 1.0,
         image_loss: str = "mse",
         image_weight: float = 1000.0,
         adversarial_weight: float = 0.01,
-        identity_weight: float = 1.0,
-        differentiable_weight: float = 2.0,
-        real_weight: float = 1.0,
-        quality_range: tuple[int, int] = (50, 95),
-        real_backward: str = "differentiable",
-        detector_channels: tuple[int, ...] = (32, 32, 64, 128),
-        detector_hidden: int = 1024,
-        detector_colour: str = "rgb",
-        lr: float = 1e-4,
-        detector_lr: float = 1e-4,
         gradient_clip: float = 1.0,
         val_qualities: tuple[int, ...] = VALIDATION_JPEG_QUALITIES,
         num_logged_images: int = 4,
@@ -131,19 +128,17 @@ class INNHidingTask(Task):
             raise ValueError(f"payload_loss must be 'bce' or 'l1' and image_loss 'mse' or 'l1', got {payload_loss!r}, {image_loss!r}")
         if min(payload_weight, lpips_weight, image_weight, adversarial_weight) < 0:
             raise ValueError("loss weights must be >= 0")
-        self.save_hyperparameters(ignore=["platform_channel"])  # the YAML config records its settings
+        self.save_hyperparameters()
         self.automatic_optimization = False
-        self.hider = InvertibleHider(levels, message_channels, num_blocks, width, depth, clamp)
+        self.hider = instantiate(hider)
         if init_weights is not None:
             self.hider.load_state_dict(load_module(init_weights, InvertibleHider)[0].state_dict())
-        self.channel = JpegChannel(identity_weight, differentiable_weight, real_weight, tuple(quality_range), real_backward)
-        self.platform_channel = platform_channel
+        self.channel = instantiate(channel)
+        self.platform_channel = instantiate(platform_channel)
         self.lpips = LPIPSLoss() if lpips_weight > 0 else None
-        self.detector = (
-            ZhuNet(detector_colour, channels=tuple(detector_channels), hidden_features=detector_hidden)
-            if adversarial_weight > 0
-            else None
-        )
+        self.detector = instantiate(detector) if adversarial_weight > 0 else None
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
+        self.detector_optimizer, self.detector_lr_scheduler = detector_optimizer, detector_lr_scheduler
         headline = JPEG_QUALITY_TARGET if JPEG_QUALITY_TARGET in val_qualities else max(val_qualities)
         self.monitor, self.monitor_mode = f"val/bit_accuracy_q{headline}", "max"
         if platform_channel is not None:
@@ -155,9 +150,6 @@ class INNHidingTask(Task):
             "val/psnr",
             "val/ssim",
         )
-
-    def exported_init_args(self) -> dict[str, Any]:
-        return {key: self.hparams[key] for key in ("levels", "message_channels", "num_blocks", "width", "depth", "clamp")}
 
     def exported_metadata(self) -> dict[str, Any]:
         metadata = {} if self.hparams.tile_size is None else {"tile_size": self.hparams.tile_size}
@@ -271,8 +263,8 @@ class INNHidingTask(Task):
         stego8, _ = self.hide(batch["image"], 0)
         return {"stego": stego8, "residual_x10": residual_x10(stego8, batch["image"])}
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        optimizers = [torch.optim.Adam(self.hider.parameters(), lr=self.hparams.lr)]
+    def configure_optimizers(self) -> Any:
+        groups = [(self.hider.parameters(), self.optimizer, self.lr_scheduler)]
         if self.detector is not None:
-            optimizers.append(torch.optim.Adam(self.detector.parameters(), lr=self.hparams.detector_lr))
-        return optimizers
+            groups.append((self.detector.parameters(), self.detector_optimizer, self.detector_lr_scheduler))
+        return self.configure_optimizer_groups(*groups)

@@ -8,10 +8,17 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from common.export import instantiate, spec
 from common.media import tensorboard
 from common.metrics import psnr, snr, ssim
-from common.task import Task
+from common.task import LRSchedulerCallable, OptimizerCallable, Task, adam
 from steganography.models.pixinwav import PixInWav, PixInWavLoss, make_channel
+
+#: Defaults of :class:`PixInWavTask` (specs: ``class_path`` + ``init_args``, built by the task):
+#: the paper's network and the public code's Adam learning rate.
+DEFAULT_NETWORK = spec(PixInWav, architecture="res_indep", image_size=256, num_samples=67522, frame_length=4096,
+                       hop_length=62, window="hamming", base_channels=64, residual_scale=0.01, reveal_from="waveform")  # fmt: skip
+DEFAULT_OPTIMIZER = adam(1e-3)
 
 
 def stdct_figure(coefficients: torch.Tensor, title: str) -> plt.Figure:
@@ -40,17 +47,11 @@ class PixInWavTask(Task):
     also ``from_waveform/ssim`` and ``from_waveform/psnr``, revealed from the clean waveform alone.
 
     Args:
-        architecture: ``res_indep``, ``res_dep``, ``plain_dep`` or ``res_scale``.
-        image_size: side of the square images.
+        network: the hider and revealer (architecture ``res_indep``, ``res_dep``, ``plain_dep`` or
+            ``res_scale``; image size; host length in samples; STDCT frame, hop and window; U-Net
+            width; ``reveal_from``: ``waveform`` (real receiver) or ``spectrogram`` (the public
+            code's protocol), see :data:`~steganography.models.pixinwav.REVEAL_SOURCES`).
         sample_rate: host audio rate in Hz.
-        num_samples: host audio length in samples.
-        frame_length: STDCT frame (coefficients).
-        hop_length: STDCT hop.
-        window: STDCT window.
-        base_channels: U-Net width (paper: 64).
-        residual_scale: initial gain of ``res_scale``.
-        reveal_from: ``waveform`` (real receiver) or ``spectrogram`` (the public code's protocol),
-            see :data:`~steganography.models.pixinwav.REVEAL_SOURCES`.
         beta: image weight β of the loss.
         dtw_weight: soft-DTW weight λ.
         dtw_gamma: soft-DTW γ.
@@ -58,23 +59,16 @@ class PixInWavTask(Task):
         dtw_divergence: use the soft-DTW divergence instead of the raw value.
         train_channels: channel specs for training (see :func:`make_channel`).
         eval_channels: channel specs evaluated at validation/test.
-        lr: Adam learning rate.
+        optimizer: optimiser of the network (default: Adam, lr 1e-3 as the public code).
+        lr_scheduler: learning-rate scheduler, stepped per epoch (default: none).
         num_logged: fixed validation items shown in TensorBoard.
         seed: base seed of the evaluation noise.
     """
 
     def __init__(
         self,
-        architecture: str = "res_indep",
-        image_size: int = 256,
+        network: PixInWav = DEFAULT_NETWORK,
         sample_rate: int = 44100,
-        num_samples: int = 67522,
-        frame_length: int = 4096,
-        hop_length: int = 62,
-        window: str = "hamming",
-        base_channels: int = 64,
-        residual_scale: float = 0.01,
-        reveal_from: str = "waveform",
         beta: float = 0.05,
         dtw_weight: float = 1e-4,
         dtw_gamma: float = 1.0,
@@ -82,42 +76,37 @@ class PixInWavTask(Task):
         dtw_divergence: bool = True,
         train_channels: tuple[str, ...] = ("clean",),
         eval_channels: tuple[str, ...] = ("clean", "awgn:0.01", "speckle:0.1", "ota"),
-        lr: float = 1e-3,
+        optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
+        lr_scheduler: LRSchedulerCallable | None = None,
         num_logged: int = 2,
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = PixInWav(
-            architecture, image_size, num_samples, frame_length, hop_length, window, base_channels, residual_scale, reveal_from
-        )
+        self.network = instantiate(network)
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.loss = PixInWavLoss(beta, dtw_weight, dtw_gamma, dtw_steps, dtw_divergence)
-        self.train_channels = nn.ModuleList(make_channel(spec, sample_rate) for spec in train_channels)
-        self.eval_channels = nn.ModuleList(make_channel(spec, sample_rate) for spec in eval_channels)
+        self.train_channels = nn.ModuleList(make_channel(name, sample_rate) for name in train_channels)
+        self.eval_channels = nn.ModuleList(make_channel(name, sample_rate) for name in eval_channels)
         names = [channel.name for channel in self.eval_channels]
         if not self.train_channels or len(set(names)) != len(names):
             raise ValueError("need at least one training channel and distinct evaluation channels")
 
     monitor, monitor_mode = "val/loss", "min"
     hparam_metrics = ("val/loss", "val/snr", "val/clean/ssim", "val/clean/psnr")
-    exported_module = "model"
-
-    def exported_init_args(self) -> dict[str, Any]:
-        names = ("architecture", "image_size", "num_samples", "frame_length", "hop_length", "window", "base_channels",
-                 "residual_scale", "reveal_from")
-        return {name: self.hparams[name] for name in names}
+    exported_module = "network"
 
     def exported_metadata(self) -> dict[str, Any]:
         return {"sample_rate": self.hparams.sample_rate}
 
     def forward(self, image: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         """Hide ``image`` in ``audio`` and reveal it through a clean channel."""
-        return self.model(image, audio)
+        return self.network(image, audio)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image, audio = batch["image"], batch["audio"]
         channel = self.train_channels[int(torch.randint(len(self.train_channels), ()))]
-        outputs = self.model(image, audio, channel)
+        outputs = self.network(image, audio, channel)
         losses = self.loss(outputs, image, audio)
         metrics = {**losses, "snr": snr(outputs["container_wave"].detach(), audio).mean()}
         self.log_stage("train", metrics, image.shape[0], prog_bar=True)
@@ -125,22 +114,22 @@ class PixInWavTask(Task):
 
     def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
         image, audio = batch["image"], batch["audio"]
-        hidden = self.model.hide(image, audio)
+        hidden = self.network.hide(image, audio)
         container = hidden["container_wave"]
-        revealed_clean = self.model.reveal_received(hidden, container)
+        revealed_clean = self.network.reveal_received(hidden, container)
         losses = self.loss({**hidden, "revealed_image": revealed_clean}, image, audio)
         metrics = dict(losses)
         metrics["snr"] = snr(container, audio).mean()
-        if self.model.reveal_from != "waveform":
+        if self.network.reveal_from != "waveform":
             # What a real receiver, which has only the waveform, would get.
-            from_waveform = self.model.reveal(container).clamp(0, 1)
+            from_waveform = self.network.reveal(container).clamp(0, 1)
             metrics["from_waveform/ssim"] = ssim(from_waveform, image)
             metrics["from_waveform/psnr"] = psnr(from_waveform, image)
         revealed_by_channel = {}
         for index, channel in enumerate(self.eval_channels):
             generator = torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx * 1009 + index)
             received = channel(container, generator)
-            revealed = (revealed_clean if channel.name == "clean" else self.model.reveal_received(hidden, received)).clamp(0, 1)
+            revealed = (revealed_clean if channel.name == "clean" else self.network.reveal_received(hidden, received)).clamp(0, 1)
             revealed_by_channel[channel.name] = revealed
             metrics[f"{channel.name}/ssim"] = ssim(revealed, image)
             metrics[f"{channel.name}/psnr"] = psnr(revealed, image)
@@ -172,9 +161,9 @@ class PixInWavTask(Task):
 
     def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The container audio and the image revealed from it through the clean channel."""
-        hidden = self.model.hide(batch["image"], batch["audio"])
-        revealed = self.model.reveal_received(hidden, hidden["container_wave"]).clamp(0, 1)
+        hidden = self.network.hide(batch["image"], batch["audio"])
+        revealed = self.network.reveal_received(hidden, hidden["container_wave"]).clamp(0, 1)
         return {"container": hidden["container_wave"], "revealed": revealed}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self) -> Any:
+        return self.configure_optimizer_groups((self.network.parameters(), self.optimizer, self.lr_scheduler))

@@ -15,7 +15,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from common.cli import main
+from common.cli import _run, main
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "trainer_configs"
@@ -94,7 +94,30 @@ def test_print_config_and_model_help(tmp_path, experiment_args):
     assert "class_path: steganography.tasks.image_in_image.ImageInImageTask" in printed.stdout
     helped = run_cli("fit", "--model.help", "steganography.tasks.image_in_image.ImageInImageTask", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
-    assert "--model.depth" in helped.stdout
+    assert "--model.network" in helped.stdout and "--model.optimizer" in helped.stdout
+
+
+def test_a_config_swaps_the_optimizer_and_adds_a_scheduler(tmp_path, monkeypatch, experiment_args):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning"])
+    overlay = tmp_path / "sgd.yaml"
+    overlay.write_text(yaml.safe_dump({"model": {"init_args": {
+        "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.05, "momentum": 0.9}},
+        "lr_scheduler": {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 1, "gamma": 0.5}},
+    }}}))  # fmt: skip
+    cli = _run(["fit", *experiment_args(SMOKE_CONFIG, Path("runs")), "-c", str(overlay), "--trainer.max_epochs=2",
+                "--trainer.num_sanity_val_steps=0", "--data.init_args.num_train=2", "--data.init_args.num_val=2",
+                "--data.init_args.batch_size=2"])  # fmt: skip
+    (optimizer,) = cli.trainer.optimizers
+    assert type(optimizer) is torch.optim.SGD and optimizer.defaults["momentum"] == 0.9
+    assert [type(config.scheduler) for config in cli.trainer.lr_scheduler_configs] == [torch.optim.lr_scheduler.StepLR]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * 0.5**2), "one scheduler step per epoch"
+    (run_dir,) = (tmp_path / "runs").glob("*/version_0")
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["init_args"]["optimizer"]["class_path"] == "torch.optim.SGD"
+    content = read_events(run_dir).PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["optimizer"].string_value == "torch.optim.SGD" and hparams["optimizer.lr"].number_value == 0.05
+    assert hparams["lr_scheduler.step_size"].number_value == 1 and hparams["network.depth"].number_value == 7
 
 
 def probe_args(out_dir: Path) -> list[str]:

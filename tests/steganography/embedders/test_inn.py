@@ -115,7 +115,7 @@ def test_tiles_are_processed_like_training_crops(random_checkpoint: Path, tmp_pa
 def test_export_of_a_task_checkpoint(tmp_path: Path) -> None:
     from steganography.tasks.inn import INNHidingTask
 
-    task = INNHidingTask(**CONFIG, lpips_weight=0.0, adversarial_weight=0.0, tile_size=16)
+    task = INNHidingTask(InvertibleHider(**CONFIG), lpips_weight=0.0, adversarial_weight=0.0, tile_size=16)
     lightning_checkpoint = tmp_path / "last.ckpt"
     state = {"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "global_step": 7, "epoch": 1}
     task.on_save_checkpoint(state)

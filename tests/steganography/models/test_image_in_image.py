@@ -1,6 +1,7 @@
 import torch
 
-from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, ImageInImageLoss, to_grey
+from common.task import adam
+from steganography.models.image_in_image import ImageInImageDecoder, ImageInImageEncoder, ImageInImageLoss, ImageInImageNetwork, to_grey
 from steganography.tasks.image_in_image import ImageInImageTask
 
 
@@ -31,7 +32,7 @@ def test_loss_is_zero_for_perfect_hiding_and_to_grey_weights():
 
 def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
-    task = ImageInImageTask(depth=3, channels=8, lr=1e-2, weight_decay=0.0)
+    task = ImageInImageTask(ImageInImageNetwork(depth=3, channels=8), optimizer=adam(1e-2))
     optimiser = task.configure_optimizers()
     batch = {"image": torch.rand(4, 3, 16, 16), "secret": torch.rand(4, 3, 16, 16)}
     losses = []
@@ -45,9 +46,9 @@ def test_a_few_steps_reduce_the_loss():
 
 
 def test_task_loads_a_state_saved_before_its_network_held_encoder_and_decoder():
-    source = ImageInImageTask(depth=3, channels=8)
+    source = ImageInImageTask(ImageInImageNetwork(depth=3, channels=8))
     legacy = {key.removeprefix("network."): value for key, value in source.state_dict().items()}
     assert {key.split(".")[0] for key in legacy} == {"encoder", "decoder"}
-    task = ImageInImageTask(depth=3, channels=8)
+    task = ImageInImageTask(ImageInImageNetwork(depth=3, channels=8))
     task.load_state_dict(legacy)
     assert all(torch.equal(value, task.state_dict()[key]) for key, value in source.state_dict().items())

@@ -191,7 +191,7 @@ def test_make_channel() -> None:
 
 def test_task_validates_every_channel() -> None:
     task = PixInWavTask(
-        sample_rate=16000, dtw_steps=8, eval_channels=("clean", "awgn:0.01", "speckle:0.1", "ota"), **TINY
+        PixInWav(**TINY), sample_rate=16000, dtw_steps=8, eval_channels=("clean", "awgn:0.01", "speckle:0.1", "ota")
     )
     image, audio = tiny_batch(2)
     loader = torch.utils.data.DataLoader([{"image": i, "audio": a} for i, a in zip(image, audio)], batch_size=2)
@@ -205,7 +205,7 @@ def test_task_validates_every_channel() -> None:
 
 
 def test_task_reports_the_waveform_receiver_when_revealing_from_the_spectrogram() -> None:
-    task = PixInWavTask(sample_rate=16000, dtw_steps=8, eval_channels=("clean",), reveal_from="spectrogram", **TINY)
+    task = PixInWavTask(PixInWav(reveal_from="spectrogram", **TINY), sample_rate=16000, dtw_steps=8, eval_channels=("clean",))
     image, audio = tiny_batch(2)
     loader = torch.utils.data.DataLoader([{"image": i, "audio": a} for i, a in zip(image, audio)], batch_size=2)
     trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)

@@ -5,12 +5,15 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from common.task import adam
 from datamodules.demo import DemoImageDataModule
+from steganography.models.image_in_image import ImageInImageNetwork
+from steganography.models.inn import InvertibleHider
 from steganography.tasks.image_in_image import ImageInImageTask, INNImageInImageTask
 
 
-def tiny_inn_task(**overrides) -> INNImageInImageTask:
-    return INNImageInImageTask(**{"levels": 1, "num_blocks": 2, "width": 8, "depth": 2, **overrides})
+def tiny_inn_task(levels: int = 1, **overrides) -> INNImageInImageTask:
+    return INNImageInImageTask(InvertibleHider(levels, 4**levels, num_blocks=2, width=8, depth=2), **overrides)
 
 
 def test_forward_backward_finite_and_revealed_is_a_grey_image():
@@ -56,7 +59,7 @@ def logged_tags(trainer: pl.Trainer) -> dict[str, set[str]]:
 
 def test_training_reduces_the_payload_error(tmp_path):
     torch.manual_seed(0)
-    trainer = fit(tiny_inn_task(lr=1e-2), tmp_path, "inn", steps=30)
+    trainer = fit(tiny_inn_task(optimizer=adam(1e-2)), tmp_path, "inn", steps=30)
     untrained = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
     data = DemoImageDataModule(image_size=16, num_train=4, num_val=4, with_secret=True, batch_size=4)
     before = untrained.validate(tiny_inn_task(), data, verbose=False)[0]["val/secret_mse"]
@@ -66,7 +69,7 @@ def test_training_reduces_the_payload_error(tmp_path):
 def test_one_step_fit_logs_the_same_metrics_and_images_as_the_cnn_task(tmp_path):
     torch.manual_seed(0)
     inn = logged_tags(fit(tiny_inn_task(), tmp_path, "inn"))
-    cnn = logged_tags(fit(ImageInImageTask(depth=3, channels=8), tmp_path, "cnn"))
+    cnn = logged_tags(fit(ImageInImageTask(ImageInImageNetwork(depth=3, channels=8)), tmp_path, "cnn"))
     expected = {"val/cover_psnr", "val/cover_ssim", "val/secret_psnr", "val/secret_ssim", "val/bpp", "train/loss"}
     assert expected <= inn["scalars"]
     assert inn == cnn

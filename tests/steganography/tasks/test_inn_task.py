@@ -15,6 +15,8 @@ import yaml
 from lightning.pytorch.loggers import CSVLogger
 
 from common.cli import main
+from common.export import spec
+from steganography.models.inn import InvertibleHider
 from steganography.models.perceptual import PretrainedWeightsMissingError, default_backbone_checkpoint
 from steganography.models.platform_channel import PlatformChannel
 from steganography.tasks.inn import INNHidingTask, bit_accuracy, random_message
@@ -147,4 +149,32 @@ def test_init_weights_start_from_a_shipped_hider(tmp_path):
     started = demo_task(adversarial_weight=0.0, init_weights=str(tmp_path / "hider.pt"))
     assert all(torch.equal(a, b) for a, b in zip(source.hider.state_dict().values(), started.hider.state_dict().values()))
     with pytest.raises(RuntimeError):  # another architecture
-        demo_task(adversarial_weight=0.0, width=4, init_weights=str(tmp_path / "hider.pt"))
+        other = InvertibleHider(**{**source.exported_init_args(), "width": 4})
+        demo_task(hider=other, adversarial_weight=0.0, init_weights=str(tmp_path / "hider.pt"))
+
+
+def test_defaults_are_adam_at_1e_4_for_both_networks_and_no_scheduler():
+    task = INNHidingTask(lpips_weight=0.0)
+    assert task.exported_init_args() == {"levels": 3, "message_channels": 1, "num_blocks": 8, "width": 32, "depth": 4,
+                                         "clamp": 2.0, "attention_reduction": 8, "reveal_z": 0.0}  # fmt: skip
+    assert type(task.detector).__name__ == "ZhuNet" and task.channel.quality_range == (50, 95)
+    optimizers = task.configure_optimizers()
+    assert [type(o) for o in optimizers] == [torch.optim.Adam] * 2
+    assert [o.defaults["lr"] for o in optimizers] == [1e-4, 1e-4]
+    assert {id(p) for p in optimizers[1].param_groups[0]["params"]} == {id(p) for p in task.detector.parameters()}
+
+
+def test_swapped_optimizers_and_schedulers_of_both_networks_step_once_per_epoch(tmp_path):
+    sgd = spec("torch.optim.SGD", lr=0.1)
+    halve = spec("torch.optim.lr_scheduler.StepLR", step_size=1, gamma=0.5)
+    quantise_only = spec("steganography.models.channel.JpegChannel", differentiable_weight=0.0, real_weight=0.0)
+    task = demo_task(channel=quantise_only, optimizer=sgd, lr_scheduler=halve, detector_optimizer=sgd, detector_lr_scheduler=halve)
+    images = torch.rand(2, 3, 32, 32)
+    loader = torch.utils.data.DataLoader(list(images), batch_size=2, collate_fn=lambda items: {"image": torch.stack(items)})
+    trainer = pl.Trainer(
+        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(task, train_dataloaders=loader)
+    assert [type(o) for o in trainer.optimizers] == [torch.optim.SGD] * 2
+    assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == pytest.approx([0.1 * 0.5**2] * 2)

@@ -17,6 +17,7 @@ from datamodules.demo import DemoImageDataModule
 from datamodules.synthetic import procedural_image
 from steganography.embedders.classical import ClassicalEmbedder
 from steganography.tasks import payload_check
+from steganography.models.inn import InvertibleHider
 from steganography.tasks.inn import INNHidingTask
 from steganography.tasks.payload_check import DOES_NOT_FIT, PayloadRoundTripCheck, round_trip, summarise
 
@@ -41,8 +42,8 @@ def librispeech(tmp_path: Path) -> Path:
 def tiny_task() -> INNHidingTask:
     torch.manual_seed(0)
     return INNHidingTask(
-        levels=3, message_channels=4, num_blocks=1, width=4, depth=1, lpips_weight=0.0, adversarial_weight=0.0,
-        val_qualities=[75], num_logged_images=1,
+        InvertibleHider(levels=3, message_channels=4, num_blocks=1, width=4, depth=1), lpips_weight=0.0,
+        adversarial_weight=0.0, val_qualities=[75], num_logged_images=1,
     )  # fmt: skip
 
 
