@@ -23,6 +23,7 @@ from common.image import open_image
 from common.payload import container, crypto, ecc
 from common.settings import JPEG_QUALITY_TARGET, SWEEP_JPEG_QUALITIES
 from steganography.app import files
+from steganography.app.web.command import add_serve_command
 from steganography.embedders import pipeline
 
 #: ``hide``'s codec without ``--platform`` (with one: ``auto``, the best that fits).
@@ -457,6 +458,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_capacity_command,
     add_sweep_command,
     add_platforms_command,
+    add_serve_command,
 ]
 
 
