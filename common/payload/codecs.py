@@ -5,7 +5,9 @@ written as a ``.c2`` file: the 7-byte header of codec2's own ``c2enc`` tool (mag
 version, mode, flags) and the raw frames.
 
 The bytes produced here are what the receiver writes out, bit for bit; nothing is decoded and
-re-encoded on the way.
+re-encoded on the way. Encoding and decoding work on numpy arrays (resampling by
+:func:`common.audio.resample_array`) and never import torch; :func:`decode_audio` alone hands
+back a tensor, for callers that want one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import soundfile as sf
 from common.errors import InputError
 from common.settings import SPEECH_SAMPLE_RATE
 
-if TYPE_CHECKING:  # torch is imported where audio is encoded or decoded, not to read a file name
+if TYPE_CHECKING:  # only decode_audio imports torch (to hand back a tensor)
     import torch
 
 CODECS = ("pcm16", "flac", "opus", "codec2")
@@ -84,8 +86,17 @@ def _opus_compression_level(bitrate_kbps: float, channels: int) -> float:
     return 1.0 - (per_channel - low) / (high - low)
 
 
+def _as_samples(wave) -> np.ndarray:
+    """``wave`` (numpy array or torch tensor, ``(channels, samples)`` or ``(samples,)``) as a
+    float32 numpy array ``(channels, samples)``, without importing torch."""
+    if hasattr(wave, "detach"):  # a torch tensor (torch is already imported by whoever made it)
+        wave = wave.detach().cpu().float().numpy()
+    samples = np.asarray(wave, dtype=np.float32)
+    return samples[None, :] if samples.ndim == 1 else samples
+
+
 def encode_audio(
-    wave: torch.Tensor,
+    wave,
     sample_rate: int,
     codec: str,
     bitrate_kbps: int | None = None,
@@ -95,10 +106,12 @@ def encode_audio(
     Samples are clipped to [-1, 1] (PCM16 would wrap around otherwise). Opus is resampled to
     :func:`encoded_sample_rate`; its bitrate is set through libsndfile's compression level, a
     VBR target (libsndfile 1.2 rejects ``bitrate_mode`` for Opus, so CBR is not available). FLAC
-    uses the strongest compression level.
+    uses the strongest compression level. Resampling is :func:`common.audio.resample_array`
+    (numpy: no torch is imported).
 
     Args:
-        wave: float waveform ``(channels, samples)`` (or ``(samples,)`` for mono).
+        wave: float waveform ``(channels, samples)`` (or ``(samples,)`` for mono), a numpy
+            array or a torch tensor.
         sample_rate: rate of ``wave`` in Hz.
         codec: one of :data:`CODECS`.
         bitrate_kbps: Opus target bitrate over all channels (default
@@ -111,22 +124,18 @@ def encode_audio(
         InputError: unknown codec, empty or non-finite audio, bitrate for a lossless codec or
             out of range, or a file soundfile cannot write.
     """
-    import torch
-
-    from common.audio import resample
+    from common.audio import resample_array
 
     _check_codec(codec)
     if bitrate_kbps is not None and codec not in ("opus", "codec2"):
         raise InputError(f"a bitrate applies to opus and codec2 only, not to {codec}")
-    samples = wave.detach().cpu().to(torch.float32)
-    if samples.dim() == 1:
-        samples = samples.unsqueeze(0)
-    if samples.dim() != 2 or samples.numel() == 0:
+    samples = _as_samples(wave)
+    if samples.ndim != 2 or samples.size == 0:
         raise InputError("audio is empty or not shaped (channels, samples)")
-    if not torch.isfinite(samples).all():
+    if not np.isfinite(samples).all():
         raise InputError("audio contains NaN or infinite samples")
     file_rate = encoded_sample_rate(codec, sample_rate)
-    samples = resample(samples, sample_rate, file_rate).clamp(-1.0, 1.0)
+    samples = np.clip(resample_array(samples, sample_rate, file_rate), -1.0, 1.0)
     if codec == "codec2":
         return _encode_codec2(samples, bitrate_kbps or DEFAULT_CODEC2_BITRATE)
     file_format, subtype = _SOUNDFILE_FORMATS[codec]
@@ -135,9 +144,8 @@ def encode_audio(
     else:
         level = 1.0 if codec == "flac" else None
     buffer = io.BytesIO()
-    array = samples.T.numpy()
     try:
-        sf.write(buffer, array, file_rate, subtype=subtype, format=file_format, compression_level=level)
+        sf.write(buffer, samples.T, file_rate, subtype=subtype, format=file_format, compression_level=level)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise InputError(f"cannot encode audio as {codec}: {err}") from err
     return buffer.getvalue()
@@ -165,12 +173,12 @@ def _codec2(bitrate: int):
     return pycodec2.Codec2(bitrate)
 
 
-def _encode_codec2(samples: torch.Tensor, bitrate: int) -> bytes:
-    """A ``.c2`` file of mono 8 kHz ``samples`` ``(1, n)`` (Codec2 is mono only)."""
+def _encode_codec2(samples: np.ndarray, bitrate: int) -> bytes:
+    """A ``.c2`` file of mono 8 kHz float32 ``samples`` ``(1, n)`` (Codec2 is mono only)."""
     coder = _codec2(bitrate)
     if samples.shape[0] != 1:
         raise InputError("codec2 encodes mono audio only")
-    pcm = np.round(samples[0].numpy() * 32767.0).astype(np.int16)
+    pcm = np.round(samples[0] * np.float32(32767.0)).astype(np.int16)
     frame = coder.samples_per_frame()
     pcm = np.concatenate([pcm, np.zeros(-pcm.size % frame, dtype=np.int16)])
     header = _CODEC2_MAGIC + bytes([*_CODEC2_VERSION, CODEC2_MODES[bitrate], 0])
@@ -194,8 +202,8 @@ def _codec2_pcm(bitrate: int, frames: bytes) -> bytes:
     return b"".join(coder.decode(frames[start : start + size]).tobytes() for start in range(0, len(frames), size))
 
 
-def _decode_codec2(data: bytes) -> tuple[torch.Tensor, int]:
-    """Samples of a ``.c2`` file, a function of its bytes alone.
+def _decode_codec2(data: bytes) -> tuple[np.ndarray, int]:
+    """Samples ``(1, n)`` float32 of a ``.c2`` file, a function of its bytes alone.
 
     libcodec2's decoder draws phases from one random generator per process (``codec2_rand``,
     which nothing resets), so a second decoding in the same process gives other samples; each
@@ -217,13 +225,12 @@ def _decode_codec2(data: bytes) -> tuple[torch.Tensor, int]:
         reason = (result.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"the codec2 decoding process failed: {reason}")
     array = np.frombuffer(result.stdout, dtype=np.int16).astype(np.float32) / 32768.0
-    import torch
-
-    return torch.from_numpy(array)[None, :], CODEC2_SAMPLE_RATE
+    return array[None, :], CODEC2_SAMPLE_RATE
 
 
-def decode_audio(data: bytes, codec: str | None = None) -> tuple[torch.Tensor, int]:
-    """Decode audio file bytes into float32 ``(channels, samples)`` and the sample rate.
+def decode_audio_array(data: bytes, codec: str | None = None) -> tuple[np.ndarray, int]:
+    """Decode audio file bytes into float32 numpy ``(channels, samples)`` and the sample rate
+    (no torch; a pure function of the bytes).
 
     ``codec`` (or the file's ``.c2`` magic) selects the Codec2 decoder; everything else is read
     by soundfile.
@@ -237,9 +244,19 @@ def decode_audio(data: bytes, codec: str | None = None) -> tuple[torch.Tensor, i
         array, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise InputError(f"not a readable audio file: {err}") from err
+    return np.ascontiguousarray(array.T), sample_rate
+
+
+def decode_audio(data: bytes, codec: str | None = None) -> tuple[torch.Tensor, int]:
+    """:func:`decode_audio_array` as a float32 tensor ``(channels, samples)`` (imports torch).
+
+    Raises:
+        InputError: the bytes are not an audio file soundfile can read.
+    """
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(array.T)), sample_rate
+    array, sample_rate = decode_audio_array(data, codec)
+    return torch.from_numpy(array), sample_rate
 
 
 @functools.lru_cache(maxsize=1)
@@ -262,17 +279,15 @@ def _measured_size_model(
     if codec == "codec2":
         coder = _codec2(bitrate_kbps or DEFAULT_CODEC2_BITRATE)
         return coder.bytes_per_frame() * CODEC2_SAMPLE_RATE / coder.samples_per_frame(), 7.0
-    import torch
-
-    from common.audio import resample
+    from common.audio import resample_array
 
     short_seconds, long_seconds = _ESTIMATE_SECONDS
     speech, state = _estimate_utterance()
     rng = np.random.default_rng(1)
     rng.bit_generator.state = state
-    speech = resample(torch.from_numpy(speech.copy())[None, :], _ESTIMATE_SYNTHESIS_RATE, sample_rate)
+    speech = resample_array(speech[None, :], _ESTIMATE_SYNTHESIS_RATE, sample_rate)
     noise_floor = rng.standard_normal((channels, speech.shape[-1])).astype(np.float32)
-    wave = speech + 1e-4 * torch.from_numpy(noise_floor)
+    wave = speech + np.float32(1e-4) * noise_floor
     short_wave = wave[:, : int(short_seconds * sample_rate)]
     short = len(encode_audio(short_wave, sample_rate, codec, bitrate_kbps))
     full = len(encode_audio(wave, sample_rate, codec, bitrate_kbps))

@@ -105,20 +105,28 @@ class RevealOutcome:
     method: str = "unknown"
 
     def decoded(self):
-        """``(wave (channels, samples) float32 tensor, sample_rate)`` of the hidden audio."""
+        """``(wave (channels, samples) float32 tensor, sample_rate)`` of the hidden audio (imports
+        torch; :meth:`decoded_array` does without)."""
         from common.payload import codecs
 
         return codecs.decode_audio(self.audio_bytes, self.codec)
 
+    def decoded_array(self) -> tuple[np.ndarray, int]:
+        """``(wave (channels, samples) float32 numpy array, sample_rate)`` of the hidden audio."""
+        from common.payload import codecs
+
+        return codecs.decode_audio_array(self.audio_bytes, self.codec)
+
     def wav_bytes(self) -> bytes:
-        """The hidden audio as a 16-bit PCM WAV file (the exact bytes if it already is one)."""
+        """The hidden audio as a 16-bit PCM WAV file (the exact bytes if it already is one;
+        decoded with numpy, no torch)."""
         import soundfile as sf
 
         if self.codec == "pcm16":
             return self.audio_bytes
-        wave, rate = self.decoded()
+        wave, rate = self.decoded_array()
         buffer = io.BytesIO()
-        sf.write(buffer, wave.T.numpy().clip(-1.0, 1.0), rate, format="WAV", subtype="PCM_16")
+        sf.write(buffer, wave.T.clip(-1.0, 1.0), rate, format="WAV", subtype="PCM_16")
         return buffer.getvalue()
 
 

@@ -363,6 +363,79 @@ def _block_coefficients(luma: np.ndarray, top: np.ndarray, left: np.ndarray, fre
     return np.einsum("pk,pk->p", windows.reshape(-1, 64), dct_basis(AC_POSITIONS[frequency]))
 
 
+def _preamble_passes_crc(packed: np.ndarray) -> bool:
+    """Whether the :data:`PREAMBLE_BITS` bits packed MSB first in ``packed`` (10 bytes) carry a
+    valid CRC-16 (:meth:`Preamble.from_bits` checks it the same way, bit by bit)."""
+    data = packed.tobytes()
+    return binascii.crc_hqx(data[: PREAMBLE_FIELD_BITS // 8], 0xFFFF) == int.from_bytes(data[PREAMBLE_FIELD_BITS // 8 :], "big")
+
+
+#: Unit roundoff of float32, and a bound on the relative error of a float32 dot product of 64
+#: terms in any order (Higham's gamma_64), plus the rounding of the float32 basis.
+_FLOAT32_UNIT = 2.0**-24
+_DOT64_ERROR = 64 * _FLOAT32_UNIT / (1 - 64 * _FLOAT32_UNIT) + 2 * _FLOAT32_UNIT
+#: Most undecided preamble bits whose every combination :func:`find_grid` checks against the CRC.
+_MAX_UNDECIDED_BITS = 10
+
+
+def _preamble_soft_everywhere(
+    luma: np.ndarray, layout: PreambleLayout, copies: np.ndarray, origins_y: int, origins_x: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Soft preamble copies ``(origins_y, origins_x, copies)`` at every grid origin at once, and a
+    bound on how far :func:`_block_coefficients` (float32) may put each from them.
+
+    The coefficients are computed separably in float64 (rows then columns of each copy's
+    window), which rounds differently from the float32 dot products of
+    :func:`_block_coefficients`; the bound is the float32 dot product's worst case
+    (:data:`_DOT64_ERROR` times the sum of absolute products), through the margin's slope
+    (2 per step).
+    """
+    height, width = luma.shape
+    rows, cols = layout.rows[copies], layout.cols[copies]
+    need_h, need_w = 8 * int(rows.max()) + 8 + origins_y - 1, 8 * int(cols.max()) + 8 + origins_x - 1
+    padded = np.zeros((max(need_h, height), max(need_w, width)), dtype=np.float64)
+    padded[:height, :width] = luma
+    window_rows = 8 * rows[:, None] + np.arange(origins_y + 7)
+    window_cols = 8 * cols[:, None] + np.arange(origins_x + 7)
+    patches = padded[window_rows[:, :, None], window_cols[:, None, :]]
+    u, v = AC_POSITIONS[layout.frequency[copies]].T
+    matrix = _dct_matrix()
+
+    def separable(window: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        across = np.einsum("prxj,pj->prx", np.lib.stride_tricks.sliding_window_view(window, 8, axis=2), second)
+        return np.einsum("pyxi,pi->pyx", np.lib.stride_tricks.sliding_window_view(across, 8, axis=1), first)
+
+    values = separable(patches, matrix[u], matrix[v])
+    magnitude = separable(np.abs(patches), np.abs(matrix[u]), np.abs(matrix[v]))
+    step, dither = layout.step[copies], layout.dither[copies]
+    sign = 1.0 - 2.0 * layout.whitening[copies]
+    soft = dithered_qim_margin(np.ascontiguousarray(values.transpose(1, 2, 0)), step, dither) * sign
+    error = 2.0 * _DOT64_ERROR * np.ascontiguousarray(magnitude.transpose(1, 2, 0)) / step
+    return soft, error
+
+
+def _find_grid_at(
+    luma: np.ndarray, layout: PreambleLayout, x: int, y: int
+) -> tuple[float, Preamble] | None:
+    """The preamble read at grid origin ``(x, y)`` and its score, or ``None`` (see :func:`find_grid`)."""
+    height, width = luma.shape
+    sign = 1.0 - 2.0 * layout.whitening
+    slack = GRID_MARGIN // 8
+    # Only blocks inside the sender's grid whatever the crop (it ends at least
+    # GRID_MARGIN pixels before the uncropped right and bottom edges).
+    cols, rows = (width - x - GRID_MARGIN) // 8, (height - y - GRID_MARGIN) // 8
+    inside = layout.present(cols, rows)
+    values = _block_coefficients(luma, y + 8 * layout.rows[inside], x + 8 * layout.cols[inside], layout.frequency[inside])
+    soft = dithered_qim_margin(values, layout.step[inside], layout.dither[inside]) * sign[inside]
+    combined = np.bincount(layout.bit[inside], weights=soft, minlength=PREAMBLE_BITS)
+    preamble = Preamble.from_bits((combined > 0).astype(np.uint8))
+    if preamble is None or not (cols <= preamble.cols <= cols + slack and rows <= preamble.rows <= rows + slack):
+        return None
+    # Mean margin in the decoded bits' favour: highest on the exact origin (an origin
+    # one pixel off may still decode, with smaller margins).
+    return float(np.mean(soft * np.where(combined > 0, 1.0, -1.0)[layout.bit[inside]])), preamble
+
+
 def find_grid(luma: np.ndarray, seed: int = DEFAULT_SEED, max_offset: int = GRID_MARGIN) -> tuple[int, int, Preamble] | None:
     """``(x, y, preamble)``: the grid origin in ``luma`` and the preamble read there, or ``None``.
 
@@ -371,35 +444,104 @@ def find_grid(luma: np.ndarray, seed: int = DEFAULT_SEED, max_offset: int = GRID
     preamble bit inside the image are combined softly (whitening removed) and decoded; among the
     origins whose preamble passes its CRC and fits the image, the one with the largest mean
     margin in favour of the decoded bits wins.
+
+    All origins are first read at once (:func:`_preamble_soft_everywhere`); an origin is then
+    read exactly (:func:`_find_grid_at`, in float32 as ever) only where some value of its
+    undecided bits (those the rounding bound leaves open) passes the CRC, so the answer is the
+    exact reading's at a fraction of its cost.
     """
     height, width = luma.shape
     smallest = 8 * MIN_GRID_BLOCKS + GRID_MARGIN
     if height < smallest or width < smallest:
         return None
     layout = preamble_layout(seed)
-    sign = 1.0 - 2.0 * layout.whitening
-    slack = GRID_MARGIN // 8
+    origins_y = min(max_offset, height - smallest) + 1
+    origins_x = min(max_offset, width - smallest) + 1
+    # Copies inside the grid of origin (0, 0) hold every copy of any other origin.
+    copies = np.flatnonzero(layout.present((width - GRID_MARGIN) // 8, (height - GRID_MARGIN) // 8))
+    soft, error = _preamble_soft_everywhere(luma, layout, copies, origins_y, origins_x)
+    ys, xs = np.arange(origins_y)[:, None, None], np.arange(origins_x)[None, :, None]
+    inside = (layout.rows[copies] < (height - ys - GRID_MARGIN) // 8) & (layout.cols[copies] < (width - xs - GRID_MARGIN) // 8)
+    # Sums per preamble bit (every bit has a copy in the corner every origin holds).
+    by_bit = np.argsort(layout.bit[copies], kind="stable")
+    starts = np.searchsorted(layout.bit[copies][by_bit], np.arange(PREAMBLE_BITS))
+    combined = np.add.reduceat((soft * inside)[..., by_bit], starts, axis=-1)
+    undecided = np.abs(combined) <= np.add.reduceat((error * inside)[..., by_bit], starts, axis=-1) * 1.5 + 1e-9
+    packed = np.packbits(combined > 0, axis=-1)
     best = None
-    for y in range(min(max_offset, height - smallest) + 1):
-        for x in range(min(max_offset, width - smallest) + 1):
-            # Only blocks inside the sender's grid whatever the crop (it ends at least
-            # GRID_MARGIN pixels before the uncropped right and bottom edges).
-            cols, rows = (width - x - GRID_MARGIN) // 8, (height - y - GRID_MARGIN) // 8
-            inside = layout.present(cols, rows)
-            values = _block_coefficients(
-                luma, y + 8 * layout.rows[inside], x + 8 * layout.cols[inside], layout.frequency[inside]
-            )
-            soft = dithered_qim_margin(values, layout.step[inside], layout.dither[inside]) * sign[inside]
-            combined = np.bincount(layout.bit[inside], weights=soft, minlength=PREAMBLE_BITS)
-            preamble = Preamble.from_bits((combined > 0).astype(np.uint8))
-            if preamble is None or not (cols <= preamble.cols <= cols + slack and rows <= preamble.rows <= rows + slack):
+    for y in range(origins_y):
+        for x in range(origins_x):
+            open_bits = np.flatnonzero(undecided[y, x])
+            if open_bits.size > _MAX_UNDECIDED_BITS:
+                candidate = True
+            elif open_bits.size == 0:
+                candidate = _preamble_passes_crc(packed[y, x])
+            else:
+                bits = (combined[y, x] > 0).astype(np.uint8)
+                candidate = False
+                for value in range(2**open_bits.size):
+                    bits[open_bits] = (value >> np.arange(open_bits.size)) & 1
+                    if _preamble_passes_crc(np.packbits(bits)):
+                        candidate = True
+                        break
+            if not candidate:  # no reading at this origin passes the CRC
                 continue
-            # Mean margin in the decoded bits' favour: highest on the exact origin (an origin
-            # one pixel off may still decode, with smaller margins).
-            score = float(np.mean(soft * np.where(combined > 0, 1.0, -1.0)[layout.bit[inside]]))
-            if best is None or score > best[0]:
-                best = (score, x, y, preamble)
+            found = _find_grid_at(luma, layout, x, y)
+            if found is not None and (best is None or found[0] > best[0]):
+                best = (found[0], x, y, found[1])
     return None if best is None else best[1:]
+
+
+class _CoverWork:
+    """What :meth:`ClassicalEmbedder.embed` computes from a cover alone, computed once per cover
+    and grid (``hide`` embeds into one cover several times: a probe, then every attempt).
+
+    The values are those the embedding computed each time before (same operations, same
+    order), so the stego images are the same bit for bit.
+    """
+
+    def __init__(self, rgb: np.ndarray, cols: int, rows: int) -> None:
+        rgb.flags.writeable = False
+        #: The cover's RGB pixels as float32 (read-only: the embedding works on a copy).
+        self.rgb = rgb
+        self.cols, self.rows = cols, rows
+        region = rgb[GRID_MARGIN : GRID_MARGIN + rows * 8, GRID_MARGIN : GRID_MARGIN + cols * 8]
+        #: Luma of the grid's blocks ``(blocks, 64)``.
+        self.luma = luma_blocks(region)
+        self._coefficients: dict[int, np.ndarray] = {}
+        self._costs: dict[int, np.ndarray] = {}
+
+    def coefficients(self, frequencies: int) -> np.ndarray:
+        """DCT coefficients of the first ``frequencies`` zig-zag AC positions ``(blocks, frequencies)``."""
+        if frequencies not in self._coefficients:
+            self._coefficients[frequencies] = self.luma @ dct_basis(AC_POSITIONS[:frequencies]).T
+        return self._coefficients[frequencies]
+
+    def uerd_costs(self, quality: int) -> np.ndarray:
+        """:func:`uerd_costs` of the blocks counted in the JPEG table of ``quality``."""
+        if quality not in self._costs:
+            table = jpeg_luma_quantisation(quality).ravel().astype(np.float64)
+            self._costs[quality] = uerd_costs(self.luma @ _block_dct_basis().T, self.rows, self.cols, table)
+        return self._costs[quality]
+
+
+#: The :class:`_CoverWork` of the cover embedded into last (by pixel digest and grid).
+_COVER_WORK: dict[tuple, _CoverWork] = {}
+_COVER_WORK_SIZE = 1
+
+
+def _cover_work(cover: Image.Image, cols: int, rows: int) -> _CoverWork:
+    """The (cached) :class:`_CoverWork` of ``cover`` on a ``cols`` x ``rows`` grid, found by a
+    digest of its pixels (a changed image is another cover)."""
+    pixels = np.asarray(cover if cover.mode == "RGB" else cover.convert("RGB"))
+    key = (hashlib.blake2b(pixels.tobytes(), digest_size=32).digest(), pixels.shape, cols, rows)
+    work = _COVER_WORK.pop(key, None)
+    if work is None:
+        work = _CoverWork(pixels.astype(np.float32), cols, rows)
+    _COVER_WORK[key] = work  # the most recent last
+    while len(_COVER_WORK) > _COVER_WORK_SIZE:
+        del _COVER_WORK[next(iter(_COVER_WORK))]
+    return work
 
 
 class ClassicalEmbedder(Embedder):
@@ -499,22 +641,24 @@ class ClassicalEmbedder(Embedder):
         preamble = Preamble(salt, self.quality_target, self.bits_per_block, self.step_multiple, self.spread, cols, rows)
         layout = preamble_layout(self.seed)
         present = layout.present(cols, rows)
-        positions = _payload_positions(cols, rows, self.bits_per_block, self.seed, salt)[: bits.size * self.spread]
-        payload_block, payload_coefficient = np.divmod(positions, self.bits_per_block)
+        payload = _payload_layout(cols, rows, self.bits_per_block, self.seed, salt, self.spread)
+        used = bits.size * self.spread
+        payload_block, payload_coefficient = payload.block[:used], payload.coefficient[:used]
         block = np.concatenate([(layout.rows * cols + layout.cols)[present], payload_block])
         coefficient = np.concatenate([layout.frequency[present], payload_coefficient])
         steps = np.concatenate([layout.step[present], self.steps[payload_coefficient]]).astype(np.float32)
-        basis = dct_basis(AC_POSITIONS[: max(self.bits_per_block, PREAMBLE_FREQUENCIES)])
+        frequencies = max(self.bits_per_block, PREAMBLE_FREQUENCIES)
+        basis = dct_basis(AC_POSITIONS[:frequencies])
 
-        rgb = np.array(cover.convert("RGB"), dtype=np.float32)
+        work = _cover_work(cover, cols, rows)
+        rgb = work.rgb.copy()
         region = rgb[GRID_MARGIN : GRID_MARGIN + rows * 8, GRID_MARGIN : GRID_MARGIN + cols * 8]
-        luma = luma_blocks(region)
-        values = (luma @ basis.T)[block, coefficient]
+        values = work.coefficients(frequencies)[block, coefficient]
         count = int(present.sum())
         preamble_bits = (preamble.to_bits()[layout.bit] ^ layout.whitening)[present].astype(np.float32)
         target = np.concatenate([
             dithered_qim_targets(values[:count], preamble_bits, steps[:count], layout.dither[present].astype(np.float32)),
-            values[count:] + self._spread_changes(luma, rows, cols, positions, values[count:], bits, salt),
+            values[count:] + self._spread_changes(work, payload, values[count:], bits),
         ])  # fmt: skip
         generator = np.random.default_rng(self.seed)
         stuck_blocks = None
@@ -524,8 +668,10 @@ class ClassicalEmbedder(Embedder):
             change = delta @ basis
             if stuck_blocks is not None:
                 # Plain rounding can cancel a change outright (e.g. a lone coefficient whose
-                # basis image has the same magnitude on all 64 pixels): dither those blocks.
-                change += (generator.random(change.shape, dtype=np.float32) - 0.5) * stuck_blocks[:, None]
+                # basis image has the same magnitude on all 64 pixels): dither those blocks
+                # (the whole draw, so that the generator's stream stays the same).
+                noise = generator.random(change.shape, dtype=np.float32)
+                change[stuck_blocks] += noise[stuck_blocks] - 0.5
             # The pixels are integers, so rounding the change rounds the pixels; the same change
             # on R, G and B keeps Cb and Cr.
             region += blocks_to_image(np.round(change), rows, cols)[..., None]
@@ -534,27 +680,25 @@ class ClassicalEmbedder(Embedder):
             residual = np.abs(target - values)
             if bool((residual < 0.05 * steps).all()):
                 break
-            stuck_blocks = np.zeros(rows * cols, dtype=np.float32)
-            stuck_blocks[block[residual > 0.25 * steps]] = 1.0
+            stuck_blocks = np.zeros(rows * cols, dtype=bool)
+            stuck_blocks[block[residual > 0.25 * steps]] = True
         return Image.fromarray(rgb.astype(np.uint8), mode="RGB")
 
-    def _spread_changes(
-        self, luma: np.ndarray, rows: int, cols: int, positions: np.ndarray, values: np.ndarray, bits: np.ndarray, salt: int
-    ) -> np.ndarray:
-        """Changes (DCT units) of the payload ``positions`` that put each group's projection on
-        the dithered lattice point of its bit at the least UERD cost."""
-        per_block, spread = self.bits_per_block, self.spread
-        coefficient = positions % per_block
+    def _spread_changes(self, work: _CoverWork, payload: _PayloadLayout, values: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        """Changes (DCT units) of the first ``values.size`` positions of ``payload`` that put each
+        group's projection on the dithered lattice point of its bit at the least UERD cost (of
+        ``work``'s cover)."""
+        spread, used = self.spread, values.size
+        coefficient = payload.coefficient[:used]
         steps = self.steps[coefficient]
-        direction = _spread_direction(self.seed, salt, positions, spread)
+        direction = payload.direction[:used]
         projection = (direction * values / steps).reshape(-1, spread).sum(axis=1)
-        wanted = dithered_qim_targets(projection, bits.astype(np.float64), np.ones(bits.size), _group_dither(self.seed, salt, positions, spread))
+        wanted = dithered_qim_targets(projection, bits.astype(np.float64), np.ones(bits.size), payload.dither[: bits.size])
         move = wanted - projection
         if spread == 1:
             return (move * steps).astype(np.float32)
-        table = jpeg_luma_quantisation(self.quality_target).ravel().astype(np.float64)
         frequency = AC_POSITIONS[coefficient, 0] * 8 + AC_POSITIONS[coefficient, 1]
-        costs = uerd_costs(luma @ _block_dct_basis().T, rows, cols, table)[positions // per_block, frequency]
+        costs = work.uerd_costs(self.quality_target)[payload.block[:used], frequency]
         # Least sum of cost x (change / step)^2 moving the projection by (wanted - projection).
         ease = np.where(np.isfinite(costs), 1.0 / np.maximum(costs, 1e-12), 0.0).reshape(-1, spread)
         ease = np.where(ease.sum(axis=1, keepdims=True) > 0, ease, 1.0)  # all wet: share equally
@@ -564,7 +708,7 @@ class ClassicalEmbedder(Embedder):
 
     def read_preamble(self, stego: Image.Image) -> tuple[int, int, Preamble] | None:
         """The grid origin ``(x, y)`` in ``stego`` and its :class:`Preamble`, or ``None``."""
-        rgb = np.asarray(stego.convert("RGB"), dtype=np.float32)
+        rgb = np.asarray(stego if stego.mode == "RGB" else stego.convert("RGB"), dtype=np.float32)
         return find_grid(rgb @ np.asarray(LUMA_WEIGHTS, dtype=np.float32), self.seed)
 
     def extract_soft_all(self, stego: Image.Image) -> np.ndarray:
@@ -572,7 +716,7 @@ class ClassicalEmbedder(Embedder):
 
         Empty if no preamble is found. See :meth:`extract_soft` for their meaning.
         """
-        rgb = np.asarray(stego.convert("RGB"), dtype=np.float32)
+        rgb = np.asarray(stego if stego.mode == "RGB" else stego.convert("RGB"), dtype=np.float32)
         luma = rgb @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)
         found = find_grid(luma, self.seed)
         if found is None:
@@ -586,17 +730,15 @@ class ClassicalEmbedder(Embedder):
         padded[: visible.shape[0], : visible.shape[1]] = visible
         used = image_to_blocks(padded[y:, x:]) @ dct_basis(AC_POSITIONS[:per_block]).T
         spread = preamble.spread
-        positions = _payload_positions(cols, rows, per_block, self.seed, preamble.salt)
-        positions = positions[: positions.size // spread * spread]
-        block, coefficient = np.divmod(positions, per_block)
+        payload = _payload_layout(cols, rows, per_block, self.seed, preamble.salt, spread)
+        block, coefficient = payload.block, payload.coefficient
         steps = lattice_steps(preamble.quality, per_block, preamble.step_multiple)
-        direction = _spread_direction(self.seed, preamble.salt, positions, spread)
-        projection = (direction * used[block, coefficient] / steps[coefficient]).reshape(-1, spread).sum(axis=1)
-        dither = _group_dither(self.seed, preamble.salt, positions, spread)
-        soft = dithered_qim_margin(projection, np.ones(projection.size), dither).astype(np.float32)
-        row, col = np.divmod(block, cols)
-        cut = ((y + 8 * row + 8 > height) | (x + 8 * col + 8 > width)).reshape(-1, spread).any(axis=1)
-        soft[cut] = 0.0
+        projection = (payload.direction * used[block, coefficient] / steps[coefficient]).reshape(-1, spread).sum(axis=1)
+        soft = dithered_qim_margin(projection, np.ones(projection.size), payload.dither).astype(np.float32)
+        if y + 8 * rows > height or x + 8 * cols > width:  # a crop beyond the margin
+            row, col = np.divmod(block, cols)
+            cut = ((y + 8 * row + 8 > height) | (x + 8 * col + 8 > width)).reshape(-1, spread).any(axis=1)
+            soft[cut] = 0.0
         return soft
 
     def extract_soft(self, stego: Image.Image, num_bits: int) -> np.ndarray:
@@ -628,6 +770,34 @@ def _payload_positions(cols: int, rows: int, bits_per_block: int, seed: int, sal
     order = order[~np.isin(order, _preamble_payload_slots(cols, rows, bits_per_block, seed))]
     order.flags.writeable = False
     return order
+
+
+@dataclasses.dataclass(frozen=True)
+class _PayloadLayout:
+    """The payload positions of one grid, key and salt in order (whole groups of ``spread``):
+    their block and coefficient, keyed spreading weight (:func:`_spread_direction`) and the
+    dither of each group (:func:`_group_dither`); read-only. A message of ``n`` bits uses the
+    first ``n * spread`` positions (and ``n`` dithers)."""
+
+    positions: np.ndarray
+    block: np.ndarray
+    coefficient: np.ndarray
+    direction: np.ndarray
+    dither: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def _payload_layout(cols: int, rows: int, bits_per_block: int, seed: int, salt: int, spread: int) -> _PayloadLayout:
+    """The :class:`_PayloadLayout` of a grid, key and salt (cached: ``hide`` reads back the image it
+    embedded, through several JPEGs)."""
+    positions = _payload_positions(cols, rows, bits_per_block, seed, salt)
+    positions = positions[: positions.size // spread * spread]
+    block, coefficient = np.divmod(positions, bits_per_block)
+    direction, dither = _spread_direction(seed, salt, positions, spread), _group_dither(seed, salt, positions, spread)
+    layout = _PayloadLayout(positions, block, coefficient, direction, dither)
+    for array in dataclasses.astuple(layout):
+        array.flags.writeable = False
+    return layout
 
 
 def _spread_direction(seed: int, salt: int, positions: np.ndarray, spread: int) -> np.ndarray:

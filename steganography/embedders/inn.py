@@ -14,6 +14,12 @@ through the network in batches (:data:`TILE_BATCH_PIXELS`).
 
 Checkpoints are shipped-format files (:mod:`common.export`) holding only the hider's weights, its
 constructor arguments and training metadata; no LPIPS or Zhu-Net weights.
+
+On the CPU the network runs on :func:`inference_threads` threads (one unless ``STEGAVOX_THREADS``
+says otherwise). torch's OpenMP threads spin at every operation's barrier: where another process
+holds a core, two threads took 5-10x as long as one (the same ``--platform any`` hide measured
+5.8 s on one run and 30.9 s on the next, 11 s vs 82 s on one thread vs two under load), while
+one thread takes the same time whatever the load; the output is the same bit for bit.
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ FILLER_SEED = 0x1CE
 TILE_BATCH_PIXELS = 512 * 512
 #: Tiles in the mosaic whose error rates design the code (:meth:`INNEmbedder.probe_cover`).
 PROBE_TILES = 64
+#: Environment variable with the number of CPU threads the networks may use (default 1).
+THREADS_ENV_VAR = "STEGAVOX_THREADS"
+
+
+def inference_threads() -> int:
+    """CPU threads for the networks: ``STEGAVOX_THREADS`` if it is a positive integer, else 1
+    (see the module docstring: predictable on a shared machine)."""
+    value = os.environ.get(THREADS_ENV_VAR, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 class INNEmbedder(Embedder):
@@ -98,14 +113,20 @@ class INNEmbedder(Embedder):
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
-        """Eval mode and no autograd for the network, restoring its training mode on exit."""
+        """Eval mode, no autograd and (on the CPU) :func:`inference_threads` threads for the
+        network, restoring its training mode and torch's thread count on exit."""
         training = self.hider.training
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu" and threads != inference_threads():
+            torch.set_num_threads(inference_threads())
         self.hider.eval()
         try:
             with torch.inference_mode():
                 yield
         finally:
             self.hider.train(training)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
 
     def _region(self, width: int, height: int) -> tuple[int, int]:
         """Height and width of the top-left region that carries the message."""
@@ -133,7 +154,8 @@ class INNEmbedder(Embedder):
         for index, pick in enumerate(picks):
             row, col = divmod(int(pick), cols)
             top, left = divmod(index, side)
-            mosaic[top * tile : (top + 1) * tile, left * tile : (left + 1) * tile] = array[row * tile : (row + 1) * tile, col * tile : (col + 1) * tile]
+            source = array[row * tile : (row + 1) * tile, col * tile : (col + 1) * tile]
+            mosaic[top * tile : (top + 1) * tile, left * tile : (left + 1) * tile] = source
         return Image.fromarray(mosaic)
 
     def _message(self, bits: np.ndarray, region_height: int, region_width: int) -> torch.Tensor:
@@ -155,7 +177,8 @@ class INNEmbedder(Embedder):
             bottom = min(top + tile, region_height)
             for left in range(0, region_width, tile):
                 right = min(left + tile, region_width)
-                tiles.append((slice(top, bottom), slice(left, right), slice(top // size, bottom // size), slice(left // size, right // size)))
+                cells = slice(top // size, bottom // size), slice(left // size, right // size)
+                tiles.append((slice(top, bottom), slice(left, right), *cells))
         return tiles
 
     def _batches(self, region_height: int, region_width: int) -> Iterator[list[tuple[slice, slice, slice, slice]]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import math
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -11,6 +12,7 @@ from common.errors import InputError
 from common.payload.codecs import (
     CODECS,
     decode_audio,
+    decode_audio_array,
     encode_audio,
     encoded_sample_rate,
     estimate_bytes_per_second,
@@ -107,3 +109,16 @@ def test_decoding_is_a_function_of_the_bytes(codec: str) -> None:
     again, same_rate = decode_audio(data, codec)
     assert rate == same_rate and first.abs().max() > 0.01
     assert torch.equal(first, again)
+    array, array_rate = decode_audio_array(data, codec)
+    assert array_rate == rate and array.dtype == np.float32 and np.array_equal(array, first.numpy())
+
+
+def test_numpy_and_tensor_waves_encode_alike() -> None:
+    """The encoders take numpy arrays (the application's path, without torch) and tensors."""
+    wave = tone(16000, seconds=0.5, channels=2)
+    for codec in ("pcm16", "flac"):
+        assert encode_audio(wave.numpy(), 16000, codec) == encode_audio(wave, 16000, codec)
+    assert encode_audio(wave[0].numpy(), 16000, "pcm16") == encode_audio(wave[:1], 16000, "pcm16")
+    # Resampled with numpy (torchaudio's filter): 44.1 kHz FLAC to Opus at 48 kHz.
+    decoded, rate = decode_audio_array(encode_audio(tone(44100, 0.3).numpy(), 44100, "opus"))
+    assert rate == 48000 and decoded.shape == (1, round(0.3 * 48000))

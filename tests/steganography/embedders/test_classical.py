@@ -17,11 +17,11 @@ from steganography.embedders.classical import (
     ClassicalEmbedder,
     Preamble,
     dct_basis,
+    dithered_qim_margin,
     grid_size,
     jpeg_luma_quantisation,
-    luma_blocks,
-    dithered_qim_margin,
     keyed_uniform,
+    luma_blocks,
     preamble_layout,
     uerd_costs,
     zigzag_order,
@@ -259,7 +259,8 @@ def test_spread_puts_changes_in_textured_blocks_and_survives_chains(spread: int)
     busy = np.clip(120 + rng.normal(0, 25, (560, 160, 1)), 0, 255).repeat(3, axis=2)
     cover = Image.fromarray(np.concatenate([flat, busy], axis=1).astype(np.uint8))
     embedder = ClassicalEmbedder(quality_target=70, spread=spread)
-    assert embedder.capacity_bits(*cover.size) == ClassicalEmbedder(quality_target=70, spread=1).capacity_bits(*cover.size) // spread
+    unspread = ClassicalEmbedder(quality_target=70, spread=1).capacity_bits(*cover.size)
+    assert embedder.capacity_bits(*cover.size) == unspread // spread
     bits = random_bits(800, spread)
     stego = embedder.embed(cover, bits)
     assert embedder.read_preamble(stego)[2].spread == spread
@@ -277,3 +278,52 @@ def test_the_default_design_is_spread_and_its_maximal_variant_is_not() -> None:
     maximal = covert.maximal()
     assert covert.spread == DEFAULT_SPREAD > 1 and maximal.spread == 1 and maximal.quality_target == 70
     assert covert.capacity_bits(1600, 1200) == maximal.capacity_bits(1600, 1200) // DEFAULT_SPREAD
+
+
+def test_fast_grid_search_equals_reading_every_origin() -> None:
+    """find_grid reads all origins at once and reads exactly only where a preamble may be: the
+    answer must be that of reading every origin exactly (the search as it was)."""
+    from steganography.embedders import classical
+
+    embedder = ClassicalEmbedder().keyed(4242)
+    cover = textured_cover(3, 300, 260)
+    stego = embedder.embed(cover, random_bits(embedder.capacity_bits(*cover.size)))
+    images = {
+        "stego": stego,
+        "jpeg": jpeg_roundtrip(stego, 60),
+        "cropped": jpeg_roundtrip(crop(stego, 5, 3, 2, 11), 85),
+        "cover": cover,
+        "flat": Image.new("RGB", (200, 170), (90, 90, 90)),
+    }
+    for name, image in images.items():
+        luma = np.asarray(image, dtype=np.float32) @ np.asarray(classical.LUMA_WEIGHTS, dtype=np.float32)
+        height, width = luma.shape
+        smallest = 8 * classical.MIN_GRID_BLOCKS + GRID_MARGIN
+        best = None
+        for y in range(min(GRID_MARGIN, height - smallest) + 1):
+            for x in range(min(GRID_MARGIN, width - smallest) + 1):
+                found = classical._find_grid_at(luma, preamble_layout(4242), x, y)
+                if found is not None and (best is None or found[0] > best[0]):
+                    best = (found[0], x, y, found[1])
+        assert classical.find_grid(luma, 4242) == (None if best is None else best[1:]), name
+        assert (best is not None) == (name in ("stego", "jpeg", "cropped")), name
+
+
+def test_cached_cover_work_gives_the_same_stego_image() -> None:
+    """embed keeps what it computes from the cover for the next embedding into it (hide probes,
+    then embeds): the stego image is the same as from a fresh start, and a changed cover is
+    another cover."""
+    from steganography.embedders import classical
+
+    embedder = ClassicalEmbedder().keyed(7)
+    cover = textured_cover(5, 240, 200)
+    bits = random_bits(embedder.capacity_bits(*cover.size) // 2, seed=3)
+    classical._COVER_WORK.clear()
+    fresh = np.asarray(embedder.embed(cover, bits))
+    assert np.array_equal(np.asarray(embedder.embed(cover, bits)), fresh)
+    changed = cover.copy()
+    changed.putpixel((100, 100), (0, 0, 0))
+    classical._COVER_WORK.clear()
+    expected = np.asarray(embedder.embed(changed, bits))
+    embedder.embed(cover, bits)
+    assert np.array_equal(np.asarray(embedder.embed(changed, bits)), expected)
