@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 def psnr_8bit(estimate: np.ndarray, reference: np.ndarray) -> float:
     """PSNR in dB of two 8-bit images (any shape; ``inf`` when they are equal)."""
-    error = np.asarray(estimate, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
-    mse = float(np.mean(error**2))
+    estimate, reference = np.asarray(estimate), np.asarray(reference)
+    exact = np.issubdtype(estimate.dtype, np.integer) and np.issubdtype(reference.dtype, np.integer)
+    error = np.subtract(estimate, reference, dtype=np.int64 if exact else np.float64).ravel()
+    mse = float(np.dot(error, error)) / max(error.size, 1)
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 

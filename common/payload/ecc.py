@@ -191,8 +191,11 @@ def interleaver_permutation(length: int, seed: int) -> np.ndarray:
     no library's random-number stream: a stego image stays readable across numpy versions. The
     returned array is cached and read-only.
     """
-    keys = np.frombuffer(hashlib.shake_128(seed.to_bytes(8, "big")).digest(8 * length), dtype=">u8")
-    permutation = np.argsort(keys, kind="stable")
+    keys = np.frombuffer(hashlib.shake_128(seed.to_bytes(8, "big")).digest(8 * length), dtype=">u8").astype(np.uint64)
+    permutation = np.argsort(keys)  # quicksort: 5x faster; equal keys (never seen) need the stable order
+    ordered = keys[permutation]
+    if np.any(ordered[1:] == ordered[:-1]):
+        permutation = np.argsort(keys, kind="stable")
     permutation.flags.writeable = False
     return permutation
 
