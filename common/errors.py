@@ -35,5 +35,5 @@ class ResourceUnavailableError(Exception):
     """A dataset or pretrained weights that an experiment needs are not on this machine.
 
     The message is one line that names what is missing, the expected layout and where the
-    README explains how to obtain it; the training CLI prints it and exits before training.
+    docs/training.md explains how to obtain it; the training CLI prints it and exits before training.
     """

@@ -13,14 +13,14 @@ from common.errors import ResourceUnavailableError
 
 
 class DatasetNotFoundError(ResourceUnavailableError):
-    """A dataset folder is missing: the message names the expected layout and the README section."""
+    """A dataset folder is missing: the message names the expected layout and the docs section."""
 
 
 def require_folders(dataset: str, layout: str, *folders: str | Path) -> None:
     """Raise :class:`DatasetNotFoundError` unless every folder exists.
 
     Args:
-        dataset: the dataset's name, as in the README section "Datasets".
+        dataset: the dataset's name, as in docs/training.md, section "Datasets".
         layout: the expected on-disk layout, one line.
         folders: folders that must exist.
     """
@@ -28,7 +28,7 @@ def require_folders(dataset: str, layout: str, *folders: str | Path) -> None:
         if not Path(folder).is_dir():
             raise DatasetNotFoundError(
                 f"{dataset} not found: {folder} is not a folder; expected layout {layout} "
-                f"(README, section 'Datasets', says how to obtain it)"
+                f"(docs/training.md, section 'Datasets', says how to obtain it)"
             )
 
 

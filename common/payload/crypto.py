@@ -5,7 +5,7 @@ of memory traffic per guess, about 0.4 s on one core) stretches the passphrase i
 master key. Its salt is the fixed, public domain-separation string :data:`FRAME_KDF_SALT`: the
 receiver must derive the key before it can find anything in the image, so no per-message salt
 can be stored. The price is that one precomputed table of scrypt outputs applies to every
-stegavox image; the cost per guess and a long random passphrase are the defence (see the README).
+stegavox image; the cost per guess and a long random passphrase are the defence (see docs/app.md).
 
 Independent subkeys are HMAC-SHA256(master, label) (:class:`FrameKeys`): they permute and
 whiten the hidden frame and authenticate its header (:mod:`common.payload.container`). The

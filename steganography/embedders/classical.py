@@ -120,7 +120,7 @@ MAX_GRID_BLOCKS = 2**12 - 1
 #: Payload coefficients one bit may be spread over (see :class:`ClassicalEmbedder`).
 SPREADS = (1, 2, 4, 8, 16, 32, 64, 128)
 #: Covert capacity: the share of the (spread) capacity a message may fill. Measured 2026-12-02 on
-#: 48 held-out photos at 1600x1200 after a Q75 JPEG (``benchmarks/steganalysis.py``, README
+#: 48 held-out photos at 1600x1200 after a Q75 JPEG (``benchmarks/steganalysis.py``, docs/covertness.md
 #: "Covertness"): at this density (4 s of Codec2 1200) DCTR + FLD reaches P_E 0.30 at WhatsApp's
 #: design and 0.39 for plain ``hide``; at the full spread capacity (10 s) 0.25 and 0.37.
 COVERT_FRACTION = 0.45

@@ -49,7 +49,7 @@ def download_backbone(net: str, path: Path) -> None:
     except (urllib.error.URLError, OSError) as err:
         raise PretrainedWeightsMissingError(
             f"LPIPS needs pretrained {net} weights: {path} not found and {url} could not be downloaded "
-            f"({getattr(err, 'reason', err)}); copy {BACKBONE_CHECKPOINTS[net]} there (README: Training > LPIPS weights) "
+            f"({getattr(err, 'reason', err)}); copy {BACKBONE_CHECKPOINTS[net]} there (docs/training.md: LPIPS weights) "
             "or set lpips_weight: 0"
         ) from None
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ def test_validate_and_predict_log_into_the_run_of_their_checkpoint(fit_one_step,
     fit_config = (run_dir / "config.yaml").read_text()
     args = experiment_args(SMOKE_CONFIG, Path("runs"))
     best = run_dir / "checkpoints" / "best.ckpt"
-    main(["validate", *args, f"--ckpt_path={best.relative_to(Path.cwd())}"])  # runs/<name>/version_0/... as in the README
+    main(["validate", *args, f"--ckpt_path={best.relative_to(Path.cwd())}"])  # runs/<name>/version_0/... as in docs/training.md
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2, "validate logged elsewhere"
     main(["predict", *args, "--trainer.limit_predict_batches=1", f"--ckpt_path={best}"])  # the same run, spelled absolute
     assert [p.name for p in run_dir.parent.iterdir()] == ["version_0"], "a new version folder"
@@ -167,5 +167,5 @@ def test_research_config_without_its_data_fails_fast_with_one_line(name, tmp_pat
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("lightning: error:")]
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert "expected layout" in errors[0] and "README" in errors[0]
+    assert "expected layout" in errors[0] and "docs/training.md" in errors[0]
     assert list(tmp_path.iterdir()) == [], "the failed run left files behind"

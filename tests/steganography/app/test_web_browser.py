@@ -8,8 +8,8 @@ command line's on the same inputs; a page from a foreign origin (or a rebinding 
 Needs ``apt-get install chromium`` (or ``STEGAVOX_CHROMIUM=/path/to/chrome``) and
 ``pip install -e ".[browser]"`` (Playwright; it never downloads a browser here); without them
 every test here is skipped. Run them alone with ``python -m pytest -m browser``;
-``STEGAVOX_SCREENSHOTS=docs/images`` also saves the README's screenshots. The timings of the
-README (first page load, click to first progress of a 1080p hide) are
+``STEGAVOX_SCREENSHOTS=docs/images`` also saves the screenshots of docs/app.md. The timings of
+docs/app.md (first page load, click to first progress of a 1080p hide) are
 ``python -m pytest -m "browser and slow" -s``.
 """
 
@@ -195,7 +195,7 @@ def test_send_then_receive_gives_the_command_line_s_speech(served, sent, whatsap
     assert re.search(r"PSNR \d+\.\d dB", sent["summary"]) and "for WhatsApp" in sent["summary"]
     assert sent["strength"].startswith(("good", "strong"))
     timings = sent["timings"]
-    assert timings["firstProgress"] - timings["click"] < 5000  # the README's measurement: < 1 s on 1080p, idle machine
+    assert timings["firstProgress"] - timings["click"] < 5000  # docs/app.md's measurement: < 1 s on 1080p, idle machine
     # Receive: upload the platform's JPEG, type the passphrase, play, download.
     url, _ = served
     page.goto(url + "#receive")
