@@ -625,8 +625,7 @@ class ClassicalEmbedder(Embedder):
         cols, rows = grid_size(width, height)
         if min(cols, rows) < MIN_GRID_BLOCKS or max(cols, rows) > MAX_GRID_BLOCKS:
             return 0
-        slots = rows * cols * self.bits_per_block - _preamble_payload_slots(cols, rows, self.bits_per_block, self.seed).size
-        return slots // self.spread
+        return _payload_slots(cols, rows, self.bits_per_block) // self.spread
 
     def embed(self, cover: Image.Image, bits: np.ndarray) -> Image.Image:
         bits = np.asarray(bits, dtype=np.uint8).ravel()
@@ -754,6 +753,14 @@ class ClassicalEmbedder(Embedder):
 
 
 @functools.lru_cache(maxsize=16)
+def _payload_slots(cols: int, rows: int, bits_per_block: int) -> int:
+    """Payload positions of a grid, whatever the key: every position less every preamble copy the
+    grid could hold. In a grid smaller than the preamble's region how many copies fall inside
+    depends on the key, and the capacity must not (``stegavox capacity`` knows no passphrase, and
+    ``hide`` must accept what it promises); the few positions this leaves over stay unused."""
+    return max(rows * cols * bits_per_block - PREAMBLE_COPIES * PREAMBLE_BITS, 0)
+
+
 def _preamble_payload_slots(cols: int, rows: int, bits_per_block: int, seed: int) -> np.ndarray:
     """Payload position indices (``block * bits_per_block + coefficient``) the preamble occupies."""
     layout = preamble_layout(seed)
@@ -791,7 +798,7 @@ def _payload_layout(cols: int, rows: int, bits_per_block: int, seed: int, salt: 
     """The :class:`_PayloadLayout` of a grid, key and salt (cached: ``hide`` reads back the image it
     embedded, through several JPEGs)."""
     positions = _payload_positions(cols, rows, bits_per_block, seed, salt)
-    positions = positions[: positions.size // spread * spread]
+    positions = positions[: _payload_slots(cols, rows, bits_per_block) // spread * spread]
     block, coefficient = np.divmod(positions, bits_per_block)
     direction, dither = _spread_direction(seed, salt, positions, spread), _group_dither(seed, salt, positions, spread)
     layout = _PayloadLayout(positions, block, coefficient, direction, dither)

@@ -45,6 +45,11 @@ TARGET_CODEWORD_FAILURE = 1e-6
 RETRY_MARGIN = 1.25
 #: How many times a failed check after embedding retries with a stronger BCH code.
 STRONGER_CODE_ATTEMPTS = 3
+#: How many times a frame at the limit whose check asks for a code that no longer fits is packed
+#: again with the same code (a fresh salt and nonce: other bits, other positions) and checked anew.
+#: The code was designed from the cover's probe; a frame's own few errors can exceed it by chance,
+#: and the image that is sent always passes its own check.
+REDRAWS_AT_THE_LIMIT = 2
 
 #: A progress callback: the stage under way (a short phrase) and the fraction of it done, 0..1.
 Progress = Callable[[str, float], None]
@@ -304,7 +309,9 @@ def hide(
     image is then recompressed with Pillow at the target quality and just above it; if the
     measured bit-error rates call for a stronger code than the one used (codeword failure
     above :data:`TARGET_CODEWORD_FAILURE`), or the payload does not come back at the target
-    quality, it is packed and embedded again with a stronger code.
+    quality, it is packed and embedded again with a stronger code; where that code would not fit,
+    the frame is first packed again with the same code (:data:`REDRAWS_AT_THE_LIMIT` times: other
+    bits, checked on their own).
 
     Args:
         cover: RGB cover image.
@@ -356,7 +363,10 @@ def hide(
         if channels or container.frame_bits(len(audio), t, m) > limit:  # measure the cover
             rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress, floor_bits=limit)
             t, m = choose_code(rates, quality_target, margin=_margin(embedder))
-    for attempt in range(STRONGER_CODE_ATTEMPTS + 1):
+    redraws = REDRAWS_AT_THE_LIMIT
+    attempt = 0
+    while attempt <= STRONGER_CODE_ATTEMPTS:
+        attempt += 1
         frame = container.frame_bits(len(audio), t, m)
         if frame > limit:
             raise _fit_error(embedder.maximal().capacity_bits(*cover.size), limit, audio, t, m, detectable_ok)
@@ -367,7 +377,7 @@ def hide(
         direct = embedder.extract_soft(stego, capacity)
         lossless = np.array_equal(direct[: bits.size] > 0, bits.astype(bool)) or _recovers(direct, audio, passphrase)
         if not lossless:
-            if bch_t is not None or attempt == STRONGER_CODE_ATTEMPTS:
+            if bch_t is not None or attempt > STRONGER_CODE_ATTEMPTS:
                 raise InputError(
                     f"BCH t={t} is too weak for this cover: the payload does not come back even without recompression"
                 )
@@ -382,7 +392,12 @@ def hide(
             return HideResult(stego, t, m, frame, capacity, rates, survives, covert)
         # A margin over the new measurement, so that the next one (other bits, same cover) passes.
         needed = choose_code(rates, quality_target, margin=_margin(embedder))
-        t, m = needed if needed != (t, m) else (min(math.ceil(1.5 * t), ecc.MAX_BCH_T), m)
+        needed = needed if needed != (t, m) else (min(math.ceil(1.5 * t), ecc.MAX_BCH_T), m)
+        if container.frame_bits(len(audio), *needed) > limit and redraws > 0:
+            redraws -= 1  # the stronger code does not fit: draw other bits with this one
+            attempt -= 1
+            continue
+        t, m = needed
     raise InputError(
         f"the payload does not survive JPEG quality {quality_target} on this cover even with BCH t={t}; "
         "try a lower --quality-target, a shorter or lower-bitrate audio, or a larger cover"

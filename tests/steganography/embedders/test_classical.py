@@ -11,9 +11,11 @@ from common.platforms import apply_chain, crop
 from datamodules.synthetic import textured_cover
 from steganography.embedders.classical import (
     AC_POSITIONS,
+    DEFAULT_SEED,
     DEFAULT_SPREAD,
     GRID_MARGIN,
     PREAMBLE_BITS,
+    PREAMBLE_COPIES,
     ClassicalEmbedder,
     Preamble,
     dct_basis,
@@ -54,22 +56,26 @@ def test_zigzag_order() -> None:
     assert len(AC_POSITIONS) == 63
 
 
-def preamble_payload_slots(cols: int, rows: int, bits_per_block: int) -> int:
-    layout = preamble_layout()
+def preamble_payload_slots(cols: int, rows: int, bits_per_block: int, seed: int = DEFAULT_SEED) -> int:
+    layout = preamble_layout(seed)
     return int(np.count_nonzero(layout.present(cols, rows) & (layout.frequency < bits_per_block)))
 
 
 def test_capacity_scales_with_area_and_bits_per_block() -> None:
     four = ClassicalEmbedder(spread=1, bits_per_block=4)
     eight = ClassicalEmbedder(spread=1, bits_per_block=8)
-    # 256 px: a 28 x 28-block grid inside the 16-px margins, minus the preamble positions.
+    # 256 px: a 28 x 28-block grid inside the 16-px margins, minus every preamble copy a grid may hold.
+    preamble = PREAMBLE_COPIES * PREAMBLE_BITS
     assert grid_size(256, 256) == (28, 28)
-    assert eight.capacity_bits(256, 256) == 28 * 28 * 8 - preamble_payload_slots(28, 28, 8)
+    assert eight.capacity_bits(256, 256) == 28 * 28 * 8 - preamble
     cols, rows = grid_size(1920, 1080)
     # Every copy of the preamble lies in the corner region, all present in a large grid.
-    assert np.all(preamble_layout().present(cols, rows))
-    assert eight.capacity_bits(1920, 1080) == cols * rows * 8 - preamble_payload_slots(cols, rows, 8)
-    assert four.capacity_bits(1920, 1080) == cols * rows * 4 - preamble_payload_slots(cols, rows, 4)
+    assert np.all(preamble_layout().present(cols, rows)) and preamble_payload_slots(cols, rows, 8) == preamble
+    assert eight.capacity_bits(1920, 1080) == cols * rows * 8 - preamble
+    assert four.capacity_bits(1920, 1080) == cols * rows * 4 - preamble
+    # In a grid smaller than the preamble's region the copies inside depend on the key; the capacity does not.
+    assert len({eight.keyed(seed).capacity_bits(320, 256) for seed in range(8)}) == 1
+    assert len({preamble_payload_slots(40, 32, 8, seed) for seed in range(8)}) > 1
     assert eight.capacity_bits(263, 259) == eight.capacity_bits(256, 256)  # partial blocks are unused
     assert eight.capacity_bits(160, 160) > 0 and eight.capacity_bits(152, 160) == 0  # the preamble's corner inside the margins
 

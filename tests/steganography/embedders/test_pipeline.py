@@ -86,3 +86,24 @@ def test_hide_stays_within_the_covert_capacity_unless_told_otherwise() -> None:
     assert covert < detectable.frame_bits <= embedder.maximal().capacity_bits(*cover.size)
     assert detectable.capacity_bits == embedder.maximal().capacity_bits(*cover.size)  # the maximal design
     assert pipeline.reveal(detectable.stego, b"key")[0] == longer
+
+
+def test_a_frame_at_the_limit_is_redrawn_before_it_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """capacity == hide: a frame that fits with the measured code but whose own check asks for
+    more (its few errors, by chance) is packed again with the same code, not refused."""
+    rng = np.random.default_rng(1)
+    cover = Image.fromarray(np.clip(rng.normal(128, 30, (256, 320, 3)), 0, 255).astype(np.uint8))
+    embedder, meta = ClassicalEmbedder(), container.AudioMeta("flac", 16000, 1)
+    fit, t, m = pipeline.max_payload_bytes(embedder, cover, 75, detectable_ok=True)
+    measure, draws = pipeline.measure_bit_error_rates, []
+
+    def unlucky_first_draw(*args, **kwargs):
+        rates, soft = measure(*args, **kwargs)
+        draws.append(args[2].copy())
+        return ({label: 0.02 for label in rates} if len(draws) == 1 else rates), soft
+
+    monkeypatch.setattr(pipeline, "measure_bit_error_rates", unlucky_first_draw)
+    audio = rng.bytes(fit)
+    result = pipeline.hide(cover, audio, meta, b"key", embedder, 75, initial_code=(t, m), detectable_ok=True)
+    assert (result.bch_t, result.bch_m) == (t, m) and len(draws) == 2 and not np.array_equal(*draws)
+    assert pipeline.reveal(result.stego, b"key", embedder)[0] == audio
