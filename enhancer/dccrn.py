@@ -30,7 +30,14 @@ from torch.nn import functional as F
 
 from common.dsp import STFT
 from common.settings import SPEECH_SAMPLE_RATE
-from enhancer.complex_nn import ComplexBatchNorm2d, ComplexConv2d, ComplexConvTranspose2d, ComplexLSTM, complex_cat, complex_split
+from enhancer.complex_nn import (
+    ComplexBatchNorm2d,
+    ComplexConv2d,
+    ComplexConvTranspose2d,
+    ComplexLSTM,
+    complex_cat,
+    complex_split,
+)
 
 PRESETS: dict[str, dict] = {
     "dccrn-cl": {},

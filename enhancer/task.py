@@ -1,4 +1,4 @@
-"""LightningModule: DCCRN trained as a MetricGAN+ generator with SI-SDR and PESQ losses."""
+"""LightningModule: DCCRN trained as a MetricGAN+ generator with SI-SDR, PESQ and STOI losses."""
 
 from __future__ import annotations
 
@@ -13,8 +13,28 @@ from common.task import Task
 from enhancer.dccrn import DCCRN
 from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
-from enhancer.losses import NegativeSISDR, NegativeSNR, PerceptualPesqLoss, adversarial_generator_loss, metric_regression_loss
+from enhancer.losses import (
+    DifferentiableSTOI,
+    NegativeSISDR,
+    NegativeSNR,
+    OverSuppressionLoss,
+    PerceptualPesqLoss,
+    adversarial_generator_loss,
+    metric_regression_loss,
+)
 from enhancer.scores import MetricScorer
+
+
+def safe_pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """:func:`common.metrics.pesq_wb` per item of ``(B, L)``, NaN where PESQ finds no utterance
+    (``pesq.NoUtterancesError`` is a ``RuntimeError``, which ``pesq_wb`` lets through)."""
+    scores = []
+    for index in range(estimate.shape[0]):
+        try:
+            scores.append(pesq_wb(estimate[index : index + 1], reference[index : index + 1], sample_rate).reshape(1))
+        except RuntimeError:
+            scores.append(torch.full((1,), float("nan")))
+    return torch.cat(scores)
 
 
 class EnhancerTask(Task):
@@ -27,9 +47,14 @@ class EnhancerTask(Task):
        on CPU) of (clean, clean) -> 1, (enhanced, clean), (noisy, clean), and of a replayed
        ``replay_fraction`` of past enhanced outputs from the history buffer;
     3. the generator minimises ``adversarial_weight * sum_heads (D(enhanced) - 1)^2
-       + si_sdr_weight * (-SI-SDR) + pesq_weight * torch-pesq + snr_weight * (-SNR)``.
+       + si_sdr_weight * (-SI-SDR) + pesq_weight * torch-pesq + snr_weight * (-SNR)
+       + stoi_weight * (1 - differentiable STOI) + over_suppression_weight * over-suppression``.
 
     With ``adversarial_weight = 0`` steps 2 and the adversarial term are skipped.
+
+    Validation logs WB-PESQ, STOI and SI-SDR of the enhanced and the noisy signals, their
+    differences, and the monitored ``val/quality = ((pesq + 0.5) / 5 + stoi) / 2`` (the mean of
+    the discriminator's two normalised targets: intelligibility weighs as much as quality).
 
     Args:
         generator: keyword arguments of :class:`DCCRN` (default: DCCRN-CL).
@@ -40,6 +65,11 @@ class EnhancerTask(Task):
         pesq_weight: weight of the torch-pesq loss.
         snr_weight: weight of the negative plain SNR (dB), the only term that sees the sign and
             the gain of the output (SI-SDR, torch-pesq and the discriminator do not).
+        stoi_weight: weight of ``1 -`` the differentiable STOI
+            (:class:`enhancer.losses.DifferentiableSTOI`).
+        stoi_extended: use ESTOI instead of STOI in that term.
+        over_suppression_weight: weight of :class:`enhancer.losses.OverSuppressionLoss`, the
+            guard against removing the target's speech.
         init_weights: exported generator weights (``.pt``) to start from (fine-tuning); see
             :func:`enhancer.pretrained.initial_generator_state`.
         generator_lr: Adam learning rate of the generator.
@@ -62,6 +92,9 @@ class EnhancerTask(Task):
         si_sdr_weight: float = 0.05,
         pesq_weight: float = 1.0,
         snr_weight: float = 0.0,
+        stoi_weight: float = 0.0,
+        stoi_extended: bool = False,
+        over_suppression_weight: float = 0.0,
         init_weights: str | None = None,
         generator_lr: float = 5e-4,
         discriminator_lr: float = 5e-4,
@@ -84,11 +117,13 @@ class EnhancerTask(Task):
         self.si_sdr_loss = NegativeSISDR()
         self.snr_loss = NegativeSNR()
         self.pesq_loss = PerceptualPesqLoss(1.0, sample_rate)
+        self.stoi_loss = DifferentiableSTOI(sample_rate, extended=stoi_extended)
+        self.over_suppression_loss = OverSuppressionLoss()
         self.scorer = MetricScorer(self.discriminator.metrics, sample_rate, score_workers)
         self.history = ScoredHistory(history_capacity)
 
-    monitor, monitor_mode = "val/pesq", "max"
-    hparam_metrics = ("val/pesq", "val/delta_pesq", "val/stoi", "val/si_sdr")
+    monitor, monitor_mode = "val/quality", "max"
+    hparam_metrics = ("val/quality", "val/pesq", "val/delta_pesq", "val/stoi", "val/delta_stoi", "val/si_sdr")
     exported_module = "generator"
 
     def exported_init_args(self) -> dict[str, Any]:
@@ -131,6 +166,14 @@ class EnhancerTask(Task):
             negative_snr = self.snr_loss(enhanced, clean)
             loss = loss + hp.snr_weight * negative_snr
             logs["snr"] = -negative_snr.detach()
+        if hp.stoi_weight > 0:
+            stoi_loss = self.stoi_loss(enhanced, clean)
+            loss = loss + hp.stoi_weight * stoi_loss
+            logs["stoi_loss"] = stoi_loss.detach()
+        if hp.over_suppression_weight > 0:
+            over_suppression = self.over_suppression_loss(enhanced, clean)
+            loss = loss + hp.over_suppression_weight * over_suppression
+            logs["over_suppression"] = over_suppression.detach()
         if hp.adversarial_weight > 0:
             adversarial = adversarial_generator_loss(self.discriminator(enhanced, clean))
             loss = loss + hp.adversarial_weight * adversarial
@@ -154,10 +197,13 @@ class EnhancerTask(Task):
 
         scores = {}
         for name, prefix in (("enhanced", ""), ("noisy", "noisy_")):
-            scores[f"{prefix}pesq"] = per_item(lambda x, y: pesq_wb(x, y, rate), name).nanmean()
+            scores[f"{prefix}pesq"] = per_item(lambda x, y: safe_pesq_wb(x, y, rate), name).nanmean()
             scores[f"{prefix}stoi"] = per_item(lambda x, y: stoi(x, y, rate), name).mean()
             scores[f"{prefix}si_sdr"] = per_item(si_sdr, name).mean()
         scores["delta_pesq"] = scores["pesq"] - scores["noisy_pesq"]
+        scores["delta_stoi"] = scores["stoi"] - scores["noisy_stoi"]
+        scores["delta_si_sdr"] = scores["si_sdr"] - scores["noisy_si_sdr"]
+        scores["quality"] = ((scores["pesq"] + 0.5) / 5 + scores["stoi"]) / 2
         self.log_stage(stage, {k: v.to(self.device) for k, v in scores.items()}, noisy.shape[0])
         if batch_idx == 0:
             for index in range(min(self.hparams.num_logged_items, noisy.shape[0])):

@@ -55,6 +55,8 @@ def test_shipped_config_trains_and_exports_the_shipped_kind_of_module(config, tm
     overrides = []
     if settings["data"]["class_path"] == "datamodules.real_speech.DominantTalkerDataModule":  # a tiny copy of the corpus
         overrides.append(f"--data.init_args.root={request.getfixturevalue('real_speech_corpus')}")
+        if settings["data"]["init_args"].get("val_speakers"):  # the tiny copy's held-out speaker
+            overrides.append("--data.init_args.val_speakers=[dora]")
     if settings["model"]["init_args"].get("init_weights"):  # relative to the repository root
         overrides.append(f"--model.init_args.init_weights={ROOT / settings['model']['init_args']['init_weights']}")
     main(["fit", "-c", str(config), "--trainer.logger.init_args.save_dir=runs", "--trainer.max_epochs=1",

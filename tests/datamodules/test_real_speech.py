@@ -15,6 +15,10 @@ from common.speech_synthesis import synthesise_speech
 from datamodules.base import DatasetNotFoundError
 from datamodules.real_speech import (
     FIELDS,
+    KLETTRES_SOUNDS,
+    RESERVED_PACKAGES,
+    SOURCES,
+    VALIDATION_SPEAKERS,
     DominantTalkerDataModule,
     DominantTalkerMixtures,
     Source,
@@ -150,3 +154,64 @@ def test_prepare_decodes_g722(tmp_path):
     decoded, _ = sf.read(str(tmp_path / "out" / rows[0]["path"]))
     assert 0.5 < len(decoded) / len(original) <= 1.0 and np.abs(decoded).max() > 0.05
     shutil.rmtree(tmp_path / "out")
+
+
+def test_prepare_klettres_layout_two_speakers_from_one_package(tmp_path):
+    """KLettres' layout (Ogg Vorbis under usr/share/klettres/<language>/{alpha,syllab}, 44.1 kHz),
+    one package unpacked once for several speakers, a speaker per sub-folder, several speakers held
+    out, and the sex column."""
+    base = tmp_path / "debs" / "klettres-data" / "usr" / "share" / "klettres"
+    for folder, count in (("xx/alpha", 3), ("xx/syllab", 3), ("yy/alpha", 4)):
+        (base / folder).mkdir(parents=True)
+        for i in range(count):
+            sf.write(str(base / folder / f"{chr(65 + i)}.ogg"), _utterance(20 + i, 0.6, 44100), 44100, format="OGG", subtype="VORBIS")
+    (base / "xx" / "sounds.xml").write_text("<sounds/>")
+    sources = (
+        Source("klettres-data", "xx/alpha", "kl_xx_a", "xx", "GPL-2+", "ogg", "f", KLETTRES_SOUNDS),
+        Source("klettres-data", "xx/syllab", "kl_xx_s", "xx", "GPL-2+", "ogg", "m", KLETTRES_SOUNDS),
+        Source("klettres-data", "yy", "kl_yy", "yy", "GPL-2+", "ogg", "m", KLETTRES_SOUNDS),
+    )
+    rows = prepare(tmp_path / "out", tmp_path / "debs", sources, val_fraction=0.0, validation_speaker=("kl_xx_s", "kl_yy"))
+    assert len(rows) == 10
+    assert {r["speaker"]: r["sex"] for r in rows} == {"kl_xx_a": "f", "kl_xx_s": "m", "kl_yy": "m"}
+    assert {r["speaker"] for r in rows if r["split"] == "val"} == {"kl_xx_s", "kl_yy"}
+    assert {r["path"] for r in rows if r["speaker"] == "kl_yy"} == {f"wav/kl_yy/yy_alpha_{c}.wav" for c in "ABCD"}
+    assert all(r["source_rate"] == 44100 and r["band_limited"] == 0 for r in rows)
+    data, rate = sf.read(str(tmp_path / "out" / rows[0]["path"]))
+    assert rate == 16000 and np.abs(data).max() > 0.05
+
+
+def test_shipped_sources_hold_out_men_and_avoid_reserved_packages():
+    assert not any(s.package.startswith(RESERVED_PACKAGES) for s in SOURCES)
+    sexes = {s.speaker: s.sex for s in SOURCES}
+    assert len(sexes) == len({(s.speaker, s.language) for s in SOURCES if s.speaker != "allison"}) + 1  # one speaker per source but Allison
+    assert set(VALIDATION_SPEAKERS) <= set(sexes) and "m" in {sexes[s] for s in VALIDATION_SPEAKERS}
+    assert sum(sex == "m" for sex in sexes.values()) >= 8
+    assert all(s.licence and s.sex in ("f", "m", "?") for s in SOURCES)
+
+
+def test_balanced_speakers_and_speaker_held_out_validation(corpus):
+    bank = UtteranceBank(corpus, "train")
+    for index in list(bank.by_speaker["anna"]) * 9:  # anna: 10x the prompts of the others
+        bank.rows.append(bank.rows[index])
+        bank.waves.append(bank.waves[index])
+        bank.by_speaker["anna"].append(len(bank.rows) - 1)
+    targets = []
+    segment = bank.segment
+
+    def recording(rng, speaker, num_samples, first=None):
+        if first is not None:  # the target's segment
+            targets.append(speaker)
+        return segment(rng, speaker, num_samples, first)
+
+    bank.segment = recording
+    for balance in (False, True):
+        targets.clear()
+        mixtures = DominantTalkerMixtures(bank, 150, 1600, talker_probability=0.0, reverb_probability=0.0, balance_speakers=balance)
+        assert all(mixtures[i]["clean"].shape == (1, 1600) for i in range(len(mixtures)))
+        share = targets.count("anna") / len(targets)
+        assert (0.2 < share < 0.47) if balance else share > 0.7
+    data = DominantTalkerDataModule(root=str(corpus), segment_seconds=0.5, num_train=2, num_val=4, val_speakers=["dora"], balance_speakers=True)
+    data.setup("fit")
+    assert data.val_set.bank.speakers == ["dora"] and data.val_set.balance_speakers
+    assert "dora" not in data.train_set.mixtures.bank.speakers

@@ -12,7 +12,7 @@ from common.metrics import si_sdr
 from datamodules.audio_files import pad_collate
 from datamodules.demo import DemoSpeechDataModule
 from enhancer.history import ScoredHistory
-from enhancer.task import EnhancerTask
+from enhancer.task import EnhancerTask, safe_pesq_wb
 
 TINY = {"channels": [2, 4, 4, 8, 8, 8], "lstm_hidden": 8, "lstm_layers": 1}
 
@@ -34,16 +34,20 @@ def _changed(before: torch.nn.Module, after: torch.nn.Module) -> bool:
 
 def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_path):
     torch.manual_seed(0)
-    task = EnhancerTask(generator=TINY, discriminator={"channels": 4, "hidden": [8, 4]}, replay_fraction=0.5, num_logged_items=1)
+    task = EnhancerTask(generator=TINY, discriminator={"channels": 4, "hidden": [8, 4]}, replay_fraction=0.5, num_logged_items=1,
+                        stoi_weight=1.0, over_suppression_weight=1.0)
     generator, discriminator = copy.deepcopy(task.generator), copy.deepcopy(task.discriminator)
     logger = TensorBoardLogger(tmp_path, name="enhancer")
     trainer = _fit(task, logger=logger)
-    assert {"train/discriminator_loss", "train/adversarial_loss", "train/score_pesq", "train/score_stoi"} <= set(trainer.callback_metrics)
+    assert {"train/discriminator_loss", "train/adversarial_loss", "train/score_pesq", "train/score_stoi",
+            "train/stoi_loss", "train/over_suppression"} <= set(trainer.callback_metrics)
     assert _changed(generator, task.generator) and _changed(discriminator, task.discriminator)
     assert 0 < len(task.history) <= 4
     metrics = trainer.validate(task, trainer.datamodule, verbose=False)[0]
-    for name in ("pesq", "stoi", "si_sdr", "noisy_pesq", "noisy_stoi", "noisy_si_sdr", "delta_pesq"):
+    for name in ("pesq", "stoi", "si_sdr", "noisy_pesq", "noisy_stoi", "noisy_si_sdr", "delta_pesq", "delta_stoi", "delta_si_sdr", "quality"):
         assert torch.isfinite(torch.tensor(metrics[f"val/{name}"])), name
+    assert abs(metrics["val/quality"] - ((metrics["val/pesq"] + 0.5) / 5 + metrics["val/stoi"]) / 2) < 1e-4
+    assert task.monitor == "val/quality" and task.monitor_mode == "max"
     logger.experiment.flush()
     events = EventAccumulator(logger.log_dir).Reload()
     assert {"val/media/0/noisy", "val/media/0/enhanced", "val/media/0/clean"} <= set(events.Tags()["audio"])
@@ -81,3 +85,9 @@ def test_validation_scores_zero_padded_variable_length_batches_per_item(clean_sp
     metrics = trainer.validate(task, loader, verbose=False)[0]
     expected = si_sdr(items[0]["noisy"], items[0]["clean"]).add(si_sdr(items[1]["noisy"], items[1]["clean"])).item() / 2
     assert abs(metrics["val/noisy_si_sdr"] - expected) < 1e-3
+
+
+def test_safe_pesq_is_nan_where_pesq_finds_no_utterance(clean_speech):
+    silent = torch.zeros_like(clean_speech)
+    scores = safe_pesq_wb(torch.cat([clean_speech, silent]), torch.cat([clean_speech, silent]), 16000)
+    assert scores[0] > 4.0 and torch.isnan(scores[1])

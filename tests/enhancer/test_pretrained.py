@@ -7,7 +7,11 @@ from torch import nn
 from common.errors import InputError
 from common.export import export_checkpoint
 from common.metrics import si_sdr
-from enhancer.pretrained import DEFAULT_CHECKPOINT, enhance_waveform, load_pretrained_enhancer
+from enhancer.pretrained import (
+    DEFAULT_CHECKPOINT,
+    enhance_waveform,
+    load_pretrained_enhancer,
+)
 from enhancer.task import EnhancerTask
 
 TINY = {"channels": [2, 4, 4, 8, 8, 8], "lstm_hidden": 8, "lstm_layers": 1}
@@ -34,7 +38,7 @@ def test_export_and_load_round_trip(tmp_path):
     task.on_save_checkpoint(state)
     torch.save(state, checkpoint)
     metadata = export_checkpoint(checkpoint, tmp_path / "out" / "dccrn.pt")
-    assert metadata["global_step"] == 40 and metadata["monitor"] == "val/pesq"
+    assert metadata["global_step"] == 40 and metadata["monitor"] == "val/quality"
     model = load_pretrained_enhancer(tmp_path / "out" / "dccrn.pt")
     assert model.config["channels"] == TINY["channels"]
     x = torch.randn(1, 4000)
