@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from common.dsp import STFT
+from common.export import exportable
 from common.settings import SPEECH_SAMPLE_RATE
 from enhancer.complex_nn import (
     ComplexBatchNorm2d,
@@ -78,6 +79,7 @@ class DecoderBlock(nn.Module):
         return self.post(y)
 
 
+@exportable
 class DCCRN(nn.Module):
     """DCCRN speech enhancer: noisy waveform in, enhanced waveform out.
 

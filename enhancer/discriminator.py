@@ -18,8 +18,10 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from common.dsp import STFT
+from common.export import exportable
 
 
+@exportable
 class MetricDiscriminator(nn.Module):
     """Predicts ``len(metrics)`` normalised scores of ``estimate`` w.r.t. ``reference``.
 

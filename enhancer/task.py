@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
+from common.export import instantiate, spec
 from common.metrics import pesq_wb, si_sdr, stoi
 from common.settings import SPEECH_SAMPLE_RATE
-from common.task import Task
+from common.task import LRSchedulerCallable, OptimizerCallable, Task, adam
 from enhancer.dccrn import DCCRN
 from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
@@ -23,6 +23,13 @@ from enhancer.losses import (
     metric_regression_loss,
 )
 from enhancer.scores import MetricScorer
+
+#: DCCRN-CL (Hu et al. 2020) at 16 kHz.
+DEFAULT_GENERATOR = spec(DCCRN, sample_rate=SPEECH_SAMPLE_RATE)
+#: The MetricGAN+ discriminator with one head per predicted score: PESQ and STOI.
+DEFAULT_DISCRIMINATOR = spec(MetricDiscriminator, metrics=["pesq", "stoi"])
+#: Adam at MetricGAN+'s learning rate, for each network.
+DEFAULT_OPTIMIZER = adam(5e-4)
 
 
 def safe_pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -57,8 +64,9 @@ class EnhancerTask(Task):
     the discriminator's two normalised targets: intelligibility weighs as much as quality).
 
     Args:
-        generator: keyword arguments of :class:`DCCRN` (default: DCCRN-CL).
-        discriminator: keyword arguments of :class:`MetricDiscriminator` (default: PESQ+STOI heads).
+        generator: the enhancer (``class_path`` + ``init_args`` in a config; default: DCCRN-CL at
+            16 kHz); its ``sample_rate`` must be the data's.
+        discriminator: the metric discriminator (default: PESQ+STOI heads).
         sample_rate: sampling rate of the data.
         adversarial_weight: weight of the MetricGAN+ generator loss.
         si_sdr_weight: weight of the negative SI-SDR (dB).
@@ -72,8 +80,10 @@ class EnhancerTask(Task):
             guard against removing the target's speech.
         init_weights: exported generator weights (``.pt``) to start from (fine-tuning); see
             :func:`enhancer.pretrained.initial_generator_state`.
-        generator_lr: Adam learning rate of the generator.
-        discriminator_lr: Adam learning rate of the discriminator.
+        optimizer: optimiser of the generator (default: Adam, lr 5e-4).
+        lr_scheduler: learning-rate scheduler of the generator, stepped per epoch (default: none).
+        discriminator_optimizer: optimiser of the discriminator (default: Adam, lr 5e-4).
+        discriminator_lr_scheduler: learning-rate scheduler of the discriminator (default: none).
         gradient_clip: max gradient norm of both networks (0 disables clipping).
         history_capacity: items kept in the history buffer.
         replay_fraction: replayed history items per step, as a fraction of the batch size.
@@ -85,8 +95,8 @@ class EnhancerTask(Task):
 
     def __init__(
         self,
-        generator: dict[str, Any] | None = None,
-        discriminator: dict[str, Any] | None = None,
+        generator: DCCRN = DEFAULT_GENERATOR,
+        discriminator: MetricDiscriminator = DEFAULT_DISCRIMINATOR,
         sample_rate: int = SPEECH_SAMPLE_RATE,
         adversarial_weight: float = 1.0,
         si_sdr_weight: float = 0.05,
@@ -96,8 +106,10 @@ class EnhancerTask(Task):
         stoi_extended: bool = False,
         over_suppression_weight: float = 0.0,
         init_weights: str | None = None,
-        generator_lr: float = 5e-4,
-        discriminator_lr: float = 5e-4,
+        optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        discriminator_optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
+        discriminator_lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip: float = 5.0,
         history_capacity: int = 1024,
         replay_fraction: float = 0.2,
@@ -108,8 +120,12 @@ class EnhancerTask(Task):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = DCCRN(**{"sample_rate": sample_rate, **(generator or {})})
-        self.discriminator = MetricDiscriminator(**(discriminator or {}))
+        self.generator = instantiate(generator)
+        if self.generator.sample_rate != sample_rate:
+            raise ValueError(f"the generator works at {self.generator.sample_rate} Hz but the data is at {sample_rate} Hz")
+        self.discriminator = instantiate(discriminator)
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
+        self.discriminator_optimizer, self.discriminator_lr_scheduler = discriminator_optimizer, discriminator_lr_scheduler
         if init_weights:
             from enhancer.pretrained import initial_generator_state
 
@@ -125,9 +141,6 @@ class EnhancerTask(Task):
     monitor, monitor_mode = "val/quality", "max"
     hparam_metrics = ("val/quality", "val/pesq", "val/delta_pesq", "val/stoi", "val/delta_stoi", "val/si_sdr")
     exported_module = "generator"
-
-    def exported_init_args(self) -> dict[str, Any]:
-        return dict(self.generator.config)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         return self.generator(noisy)
@@ -218,8 +231,9 @@ class EnhancerTask(Task):
     def on_train_end(self) -> None:
         self.scorer.close()
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [
-            torch.optim.Adam(self.generator.parameters(), lr=self.hparams.generator_lr),
-            torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.discriminator_lr),
-        ]
+    def configure_optimizers(self):
+        # Generator first: training_step unpacks them in this order.
+        return self.configure_optimizer_groups(
+            (self.generator.parameters(), self.optimizer, self.lr_scheduler),
+            (self.discriminator.parameters(), self.discriminator_optimizer, self.discriminator_lr_scheduler),
+        )

@@ -8,9 +8,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
+from common.export import spec
 from common.metrics import si_sdr
 from datamodules.audio_files import pad_collate
 from datamodules.demo import DemoSpeechDataModule
+from enhancer.dccrn import DCCRN
+from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
 from enhancer.task import EnhancerTask, safe_pesq_wb
 
@@ -34,7 +37,7 @@ def _changed(before: torch.nn.Module, after: torch.nn.Module) -> bool:
 
 def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_path):
     torch.manual_seed(0)
-    task = EnhancerTask(generator=TINY, discriminator={"channels": 4, "hidden": [8, 4]}, replay_fraction=0.5, num_logged_items=1,
+    task = EnhancerTask(generator=spec(DCCRN, **TINY), discriminator=spec(MetricDiscriminator, channels=4, hidden=[8, 4]), replay_fraction=0.5, num_logged_items=1,
                         stoi_weight=1.0, over_suppression_weight=1.0)
     generator, discriminator = copy.deepcopy(task.generator), copy.deepcopy(task.discriminator)
     logger = TensorBoardLogger(tmp_path, name="enhancer")
@@ -56,7 +59,7 @@ def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_pa
 
 def test_without_adversarial_weight_the_discriminator_is_untouched():
     torch.manual_seed(0)
-    task = EnhancerTask(generator=TINY, adversarial_weight=0.0)
+    task = EnhancerTask(generator=spec(DCCRN, **TINY), adversarial_weight=0.0)
     discriminator = copy.deepcopy(task.discriminator)
     _fit(task, steps=1)
     assert not _changed(discriminator, task.discriminator)
@@ -80,7 +83,7 @@ def test_validation_scores_zero_padded_variable_length_batches_per_item(clean_sp
         {"noisy": noisy_speech[10.0][:, :20000], "clean": clean_speech[:, :20000]},
     ]
     loader = DataLoader(items, batch_size=2, collate_fn=pad_collate)
-    task = EnhancerTask(generator=TINY)
+    task = EnhancerTask(generator=spec(DCCRN, **TINY))
     trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
     metrics = trainer.validate(task, loader, verbose=False)[0]
     expected = si_sdr(items[0]["noisy"], items[0]["clean"]).add(si_sdr(items[1]["noisy"], items[1]["clean"])).item() / 2

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 from common.errors import InputError
-from common.export import export_checkpoint
+from common.export import export_checkpoint, spec
 from common.metrics import si_sdr
+from enhancer.dccrn import DCCRN
 from enhancer.pretrained import (
     DEFAULT_CHECKPOINT,
     enhance_waveform,
@@ -32,7 +33,7 @@ class Gain(nn.Module):
 
 def test_export_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    task = EnhancerTask(generator=TINY).eval()
+    task = EnhancerTask(generator=spec(DCCRN, **TINY)).eval()
     checkpoint = tmp_path / "last.ckpt"
     state = {"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict(), "epoch": 3, "global_step": 40}
     task.on_save_checkpoint(state)
@@ -60,7 +61,7 @@ def test_chunked_overlap_add_is_seamless(seconds):
 
 def test_any_rate_and_channel_count_with_a_dccrn():
     torch.manual_seed(0)
-    model = EnhancerTask(generator=TINY).generator.eval()
+    model = EnhancerTask(generator=spec(DCCRN, **TINY)).generator.eval()
     stereo = torch.randn(2, 44100)
     assert enhance_waveform(model, stereo, 44100, chunk_seconds=0.5, overlap_seconds=0.1).shape == (2, 44100)
     mono = torch.randn(8000, dtype=torch.float64)
