@@ -65,7 +65,7 @@ import numpy as np
 import torch
 
 from common.audio import resample
-from common.metrics import si_sdr, stoi
+from common.metrics import pesq_wb, si_sdr, stoi
 from common.payload.codecs import decode_audio_array, encode_audio
 from datamodules.real_speech import (
     SAMPLE_RATE,
@@ -79,7 +79,6 @@ from enhancer.pretrained import (
     enhance_waveform,
     load_pretrained_enhancer,
 )
-from enhancer.task import safe_pesq_wb
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "enhancer.json"
@@ -246,7 +245,7 @@ def evaluate(name: str, outputs: list[torch.Tensor], mixtures: list[dict], kind:
     clean = torch.stack([m["clean"] for m in mixtures])
     estimates = torch.stack(outputs)
     correlations = [float(np.corrcoef(o.numpy(), m["clean"].numpy())[0, 1]) for o, m in zip(outputs, mixtures)]
-    pesq_items = safe_pesq_wb(estimates, clean, SAMPLE_RATE).tolist()
+    pesq_items = pesq_wb(estimates, clean, SAMPLE_RATE).tolist()
     stoi_items = stoi(estimates, clean, SAMPLE_RATE).float().tolist()
     si_sdr_items = si_sdr(estimates, clean).float().tolist()
     result = {
@@ -297,7 +296,7 @@ def sender_chain(sent: dict[str, list[torch.Tensor]], mixtures: list[dict]) -> d
         for system, outputs in sent.items():
             heard = torch.stack([o if codec is None else through_codec(o, codec, bitrate) for o in outputs])
             report[codec_name][system] = {
-                "pesq": summarise(safe_pesq_wb(heard, clean, SAMPLE_RATE).tolist()),
+                "pesq": summarise(pesq_wb(heard, clean, SAMPLE_RATE).tolist()),
                 "stoi": summarise(stoi(heard, clean, SAMPLE_RATE).float().tolist()),
             }
     return report

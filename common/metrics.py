@@ -61,6 +61,7 @@ def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 
     Items where PESQ cannot score (e.g. no utterance detected in silence) get NaN.
     """
     import torch
+    from pesq import PesqError
     from torchmetrics.functional.audio import perceptual_evaluation_speech_quality
 
     estimate, reference = estimate.detach().float().cpu(), reference.detach().float().cpu()
@@ -68,7 +69,7 @@ def pesq_wb(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = 
     for index, (est, ref) in enumerate(zip(estimate.reshape(-1, estimate.shape[-1]), reference.reshape(-1, reference.shape[-1]))):
         try:
             scores[index] = perceptual_evaluation_speech_quality(est, ref, sample_rate, "wb")
-        except ValueError:
+        except (ValueError, PesqError):  # PesqError: e.g. no utterance detected (a RuntimeError)
             continue
     return scores.reshape(estimate.shape[:-1])
 
