@@ -24,13 +24,7 @@ from common.errors import InputError
 from common.metrics import psnr_8bit
 from common.payload import crypto
 from common.settings import JPEG_QUALITY_TARGET, SPEECH_SAMPLE_RATE
-
-#: A progress callback (stage, fraction done); see :data:`steganography.embedders.pipeline.Progress`.
-Progress = Callable[[str, float], None]
-
-
-def _no_progress(stage: str, fraction: float) -> None:
-    """A :data:`Progress` that reports nothing."""
+from steganography.embedders.pipeline import Progress, no_progress
 
 #: Channel count audio is converted to before encoding.
 APP_CHANNELS = 1
@@ -440,7 +434,7 @@ def hide(
     from common.payload import codecs, container
     from steganography.embedders import pipeline
 
-    progress = progress or _no_progress
+    progress = progress or no_progress
     check_codec_options(codec, bitrate)
     secret = _as_passphrase(passphrase)
     progress("reading the cover", 0.0)
@@ -639,7 +633,7 @@ def capacity(
     from common.payload import codecs
 
     plan = design(as_image(cover), platform, quality_target, method, hd)
-    fitter = _Fitter(plan, None, progress or _no_progress)
+    fitter = _Fitter(plan, None, progress or no_progress)
     fit, t, m = fitter.fit(True)
     covert_fit, covert_t, covert_m = fitter.fit(False)
 
@@ -677,6 +671,6 @@ def reveal(stego, passphrase: str | bytes, method: str | None = None, progress: 
 
     embedder = pipeline.make_embedder(method) if method else None
     image = as_image(stego, exif_orientation=False)  # the pixels as hide wrote them
-    audio, meta, stats = pipeline.reveal(image, _as_passphrase(passphrase), embedder, progress or _no_progress)
+    audio, meta, stats = pipeline.reveal(image, _as_passphrase(passphrase), embedder, progress or no_progress)
     method_name = pipeline.method_name(stats.method)
     return RevealOutcome(audio, meta.codec, meta.sample_rate, stats.body_errors, stats.estimated_ber, method_name)

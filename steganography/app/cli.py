@@ -118,7 +118,7 @@ def bch_strength(text: str) -> int | None:
 
 
 class ProgressLine:
-    """A :data:`steganography.app.api.Progress` on stderr: ``stegavox: <stage> NN%``.
+    """A :data:`steganography.embedders.pipeline.Progress` on stderr: ``stegavox: <stage> NN%``.
 
     Nothing is shown during the first :attr:`delay` seconds (quick commands print only their
     result or their one-line error). On a terminal one line is rewritten in place and cleared

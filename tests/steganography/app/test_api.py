@@ -22,19 +22,12 @@ from steganography.embedders import pipeline
 PASSPHRASE = "correct horse battery staple"
 
 
-
-def speech_like(seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
-    return (0.2 * wave).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def telegram_hide() -> api.HideOutcome:
+def telegram_hide(speech_like) -> api.HideOutcome:
     return api.hide(textured_cover(0, 360, 480), speech_like(0.4), PASSPHRASE, platform="telegram", sample_rate=16000, detectable_ok=True)
 
 
-def test_hide_for_a_platform_checks_its_chains_and_crops(telegram_hide: api.HideOutcome) -> None:
+def test_hide_for_a_platform_checks_its_chains_and_crops(speech_like, telegram_hide: api.HideOutcome) -> None:
     report = telegram_hide.report
     assert report.platform == "telegram" and report.design_quality == 75
     assert report.stego_size == (480, 360) and report.output_format == "png"
@@ -67,7 +60,7 @@ def test_reveal_needs_only_the_image_and_the_passphrase(telegram_hide: api.HideO
         api.reveal(shared, "wrong passphrase")
 
 
-def test_reveal_wav_bytes_for_every_codec() -> None:
+def test_reveal_wav_bytes_for_every_codec(speech_like) -> None:
     wave = speech_like(0.5)
     import torch
 
@@ -80,7 +73,7 @@ def test_reveal_wav_bytes_for_every_codec() -> None:
     assert api.RevealOutcome(b"RIFFxx", "pcm16", 16000, 0, 0.0).wav_bytes() == b"RIFFxx"
 
 
-def test_platform_resizes_and_writes_its_preferred_file() -> None:
+def test_platform_resizes_and_writes_its_preferred_file(speech_like) -> None:
     outcome = api.hide(
         photo_cover("astronaut", 1000, 1500), speech_like(0.3), PASSPHRASE, platform="wechat", codec="codec2",
         sample_rate=16000, detectable_ok=True,
@@ -99,7 +92,7 @@ CODEC2_1200 = "codec2 1200 bit/s"
     ("seed", "size", "platform", "detectable_ok"),
     [(3, (400, 520), None, True), (8, (480, 360), "whatsapp", True), (5, (960, 1280), None, False)],
 )
-def test_capacity_is_what_hide_accepts(seed: int, size: tuple[int, int], platform: str | None, detectable_ok: bool) -> None:
+def test_capacity_is_what_hide_accepts(speech_like, seed: int, size: tuple[int, int], platform: str | None, detectable_ok: bool) -> None:
     """The campaign: capacity promised 0.7-1.9 % more than hide accepted, and refusals took minutes."""
     cover = textured_cover(seed, *size)
     figures = api.capacity(cover, platform)
@@ -118,7 +111,7 @@ def test_capacity_is_what_hide_accepts(seed: int, size: tuple[int, int], platfor
     assert refusal.value.fit_bytes == fit
 
 
-def test_cli_platforms_hide_and_reveal_to_wav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_cli_platforms_hide_and_reveal_to_wav(speech_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
     assert app.main(["platforms"]) == 0
     listing = capsys.readouterr().out
@@ -160,7 +153,7 @@ def test_cli_capacity_prints_covert_and_maximum_seconds_per_codec(tmp_path: Path
     assert seconds["opus 6 kbit/s"][1] > seconds["opus 16 kbit/s"][1] > seconds["flac"][1]
 
 
-def test_capacity_error_says_which_codec_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_capacity_error_says_which_codec_fits(speech_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
     cover, speech, out = tmp_path / "cover.png", tmp_path / "speech.wav", tmp_path / "stego.png"
     textured_cover(5, 256, 320).save(cover)
@@ -186,7 +179,7 @@ def test_method_detection() -> None:
     assert soft.size == embedder.capacity_bits(256, 256) + 10 and np.all(soft[:100] > 0) and not soft[-10:].any()
 
 
-def test_cli_hide_for_any_platform_survives_unknown_resize_crop_and_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_cli_hide_for_any_platform_survives_unknown_resize_crop_and_chain(speech_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """``--platform any``: the canonical-grid hider, recorded in the header; reveal needs only the image."""
     monkeypatch.setenv("STEGAVOX_PASSPHRASE", PASSPHRASE)
     cover, speech, stego = tmp_path / "cover.png", tmp_path / "speech.wav", tmp_path / "stego.png"

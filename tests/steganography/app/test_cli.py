@@ -19,16 +19,8 @@ from steganography.app import cli as app
 PASSPHRASE = "correct horse battery staple"
 
 
-
-def speech_like(seconds: float, sample_rate: int = 16000, channels: int = 1) -> np.ndarray:
-    """A vowel-like harmonic signal with a slow envelope, ``(samples, channels)``."""
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
-    return np.repeat((0.2 * wave)[:, None], channels, axis=1).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(speech_like, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("app")
     paths = {
         "cover": root / "cover.png",

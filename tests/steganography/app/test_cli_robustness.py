@@ -29,13 +29,6 @@ REPO = Path(__file__).resolve().parents[3]
 PASSPHRASE = "correct horse battery staple"
 
 
-
-def speech_like(seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
-    return (0.2 * wave).astype(np.float32)
-
-
 #: A progress line of a slow command (steganography.app.cli.ProgressLine).
 PROGRESS_LINE = re.compile(r"stegavox: [^:]+ +\d+%")
 
@@ -48,7 +41,7 @@ def one_error_line(capsys: pytest.CaptureFixture) -> str:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(speech_like, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("robust")
     paths = {"cover": root / "cover.png", "speech": root / "speech.wav", "passphrase": root / "pass.txt"}
     textured_cover(3, 384, 384).save(paths["cover"])

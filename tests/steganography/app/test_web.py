@@ -26,14 +26,8 @@ HOST, PORT = "127.0.0.1", 8765
 ORIGIN = f"http://{HOST}:{PORT}"
 
 
-def speech_like(seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
-    return (0.2 * wave).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> Path:
+def inputs(speech_like, tmp_path_factory) -> Path:
     """``cover.png`` (320x256) and ``speech.wav`` (1 s, 16 kHz) in a folder."""
     folder = tmp_path_factory.mktemp("web_inputs")
     textured_cover(3, 256, 320).save(folder / "cover.png")

@@ -26,7 +26,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -54,12 +53,6 @@ CHROMIUM_FLAGS = [
 ]
 #: A hide of the small test cover runs in seconds; on a busy 2-core machine give it minutes.
 HIDE_TIMEOUT_MS = 300_000
-
-
-def speech_like(seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8)) * (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t))
-    return (0.2 * wave).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +117,7 @@ def page(browser):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> Path:
+def inputs(speech_like, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("browser_inputs")
     textured_cover(5, 256, 320).save(folder / "holiday.png")
     sf.write(folder / "voice.wav", speech_like(1.0), 16000, subtype="PCM_16")
@@ -311,7 +304,7 @@ def test_a_foreign_origin_or_host_gets_403(served, page, inputs, temp_root) -> N
 
 
 @pytest.mark.slow
-def test_timings_of_the_readme(served, browser, tmp_path) -> None:
+def test_timings_of_the_readme(speech_like, served, browser, tmp_path) -> None:
     """First page load on localhost (5 fresh contexts) and click to first progress of a 1080p hide."""
     url, _ = served
     loads = []
