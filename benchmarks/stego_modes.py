@@ -3,8 +3,8 @@
 Each mode builds the embedder the application designs for a cover (``api.design``: plain
 ``hide`` for Q75, or a platform profile) and embeds as many channel bits as the application's
 frame for that message takes: ``seconds`` of Codec2 1200 bit/s, encrypted, BCH-coded with the
-code ``hide`` starts from (:data:`steganography.embedders.pipeline.FIRST_GUESS_BER`) behind the keyed
-header. The frame is whitened by a keystream, so random bits stand for it exactly; what the
+code ``hide`` starts from for that cover (:func:`steganography.embedders.pipeline.probed_code`)
+behind the keyed header. The frame is whitened by a keystream, so random bits stand for it exactly; what the
 detector sees depends only on how many bits are embedded and where. ``seconds=None`` fills the
 whole capacity. The application's post-embedding checks are skipped (they change nothing in the
 image unless the code is strengthened).
@@ -21,6 +21,7 @@ from PIL import Image
 from common.payload import container
 from steganography.app import api
 from steganography.embedders import pipeline
+from steganography.embedders.base import Embedder
 
 #: Codec2 1200 bit/s file size: the 7-byte ``.c2`` header, then 6 bytes per 40 ms frame.
 CODEC2_1200_HEADER_BYTES = 7
@@ -32,9 +33,11 @@ def codec2_1200_bytes(seconds: float) -> int:
     return CODEC2_1200_HEADER_BYTES + 6 * math.ceil(seconds * CODEC2_1200_BYTES_PER_SECOND / 6)
 
 
-def message_bits(seconds: float) -> int:
-    """Channel bits of the application's frame for ``seconds`` of Codec2 1200 bit/s."""
-    t, m = pipeline.choose_code({0: pipeline.FIRST_GUESS_BER}, 0)
+def message_bits(seconds: float, plan: api.Design, embedder: Embedder) -> int:
+    """Channel bits of the frame ``hide`` makes of ``seconds`` of Codec2 1200 bit/s for ``plan``'s
+    cover with ``embedder``: BCH-coded with the code its probe of the cover allows."""
+    floor_bits = pipeline.covert_capacity_bits(embedder, *plan.cover.size)
+    t, m = pipeline.probed_code(embedder, plan.cover, plan.design_quality, plan.channels, floor_bits)
     return container.frame_bits(codec2_1200_bytes(seconds), t, m)
 
 
@@ -68,7 +71,7 @@ class Mode:
             embedder = pipeline.make_embedder("classical", **(design | dict(self.embedder_options)))
         embedder = embedder.keyed(seed)
         capacity = embedder.capacity_bits(*plan.cover.size)
-        count = capacity if self.seconds is None else message_bits(self.seconds)
+        count = capacity if self.seconds is None else message_bits(self.seconds, plan, embedder)
         if count > capacity:
             raise ValueError(f"{self.name}: {count} bits do not fit in {capacity}")
         bits = np.random.default_rng(seed).integers(0, 2, count, dtype=np.uint8)

@@ -476,7 +476,7 @@ def hide(
             encoded[index] = _encode(wave, *candidates[index])
         return len(encoded[index])
 
-    # A short message in a plain PNG needs no measurement of the cover (pipeline.hide's first guess).
+    # One codec in a plain PNG: pipeline.hide measures the cover itself (the same probe as capacity's).
     quick = len(candidates) == 1 and not plan.channels and bch_t is None
     if quick:
         index = 0
@@ -499,13 +499,7 @@ def hide(
 
     try:
         if quick:
-            try:
-                result = embed(None)
-            except pipeline.CoverTooSmallError:  # near the limit: the measured code, as capacity's
-                fit, *code = fitter.fit(detectable_ok)
-                if len(data) > fit:
-                    raise
-                result = embed(tuple(code))
+            result = embed(None)
         else:
             result = embed(tuple(fitter.fit(detectable_ok)[1:]) if bch_t is None else None)
     except pipeline.CoverTooSmallError:

@@ -86,6 +86,10 @@ DEFAULT_STEP_MULTIPLE = 2.0
 #: Payload coefficients per bit by default, the covert design (see ``spread`` of
 #: :class:`ClassicalEmbedder`; :meth:`ClassicalEmbedder.maximal` is the detectable one).
 DEFAULT_SPREAD = 16
+#: How deep inside its decision cell each bit's projection is put (lattice steps from the boundary).
+DEFAULT_MARGIN = 0.5
+#: Power of the UERD cost by which a group's change is shared (see :class:`ClassicalEmbedder`).
+DEFAULT_COST_EXPONENT = 2.0
 #: Smallest step multiple: below 2 the keyed dither puts lattice points between JPEG grid points,
 #: where one requantisation can merge neighbours of both parities.
 MIN_STEP_MULTIPLE = 2.0
@@ -569,6 +573,13 @@ class ClassicalEmbedder(Embedder):
             little (spread-transform dither modulation; 1 is plain QIM on one coefficient).
         salt: the image's salt (``None``: :func:`message_salt` of the key and the bits, as the
             application uses it: a frame's bits are fresh random-looking bits for every message).
+        margin: how far inside its bit's decision cell each projection is put, in lattice steps
+            from the boundary (0.5: onto the lattice point, as plain QIM). A projection already
+            that deep in the right cell is left alone, one short of it is moved just that deep:
+            less change, the same decision rule (the receiver needs no setting).
+        cost_exponent: the change of a group is shared in inverse proportion to the UERD cost to
+            this power (1: the least sum of cost x change^2; more: concentrated on the cheapest
+            coefficients, as an additive cost per changed JPEG level would have it).
 
     The receiver reads the salt, the design and the grid from the stego image itself; this
     instance's settings do not matter for extraction (except ``seed``).
@@ -586,6 +597,8 @@ class ClassicalEmbedder(Embedder):
         step_multiple: float = DEFAULT_STEP_MULTIPLE,
         spread: int = DEFAULT_SPREAD,
         salt: int | None = None,
+        margin: float = DEFAULT_MARGIN,
+        cost_exponent: float = DEFAULT_COST_EXPONENT,
     ) -> None:
         if not 1 <= bits_per_block <= 63:
             raise ValueError(f"bits_per_block must be in 1..63, got {bits_per_block}")
@@ -599,6 +612,10 @@ class ClassicalEmbedder(Embedder):
             raise ValueError(f"spread must be one of {SPREADS}, got {spread}")
         if salt is not None and not 0 <= salt < 2**SALT_BITS:
             raise ValueError(f"salt must be a {SALT_BITS}-bit number, got {salt}")
+        if not 0.0 < margin <= 0.5:
+            raise ValueError(f"margin must be in (0, 0.5], got {margin}")
+        if cost_exponent <= 0:
+            raise ValueError(f"cost_exponent must be positive, got {cost_exponent}")
         self.quality_target = quality_target
         self.bits_per_block = bits_per_block
         self.seed = seed
@@ -606,6 +623,8 @@ class ClassicalEmbedder(Embedder):
         self.step_multiple = float(step_multiple)
         self.spread = spread
         self.salt = salt
+        self.margin = float(margin)
+        self.cost_exponent = float(cost_exponent)
         #: QIM step of each used AC position.
         self.steps = lattice_steps(quality_target, bits_per_block, self.step_multiple)
 
@@ -692,14 +711,16 @@ class ClassicalEmbedder(Embedder):
         steps = self.steps[coefficient]
         direction = payload.direction[:used]
         projection = (direction * values / steps).reshape(-1, spread).sum(axis=1)
-        wanted = dithered_qim_targets(projection, bits.astype(np.float64), np.ones(bits.size), payload.dither[: bits.size])
-        move = wanted - projection
+        dither = payload.dither[: bits.size]
+        nearest = dithered_qim_targets(projection, bits.astype(np.float64), np.ones(bits.size), dither)
+        depth = 0.5 - self.margin  # how far from its lattice point a projection may stay
+        move = nearest + np.clip(projection - nearest, -depth, depth) - projection
         if spread == 1:
             return (move * steps).astype(np.float32)
         frequency = AC_POSITIONS[coefficient, 0] * 8 + AC_POSITIONS[coefficient, 1]
         costs = work.uerd_costs(self.quality_target)[payload.block[:used], frequency]
         # Least sum of cost x (change / step)^2 moving the projection by (wanted - projection).
-        ease = np.where(np.isfinite(costs), 1.0 / np.maximum(costs, 1e-12), 0.0).reshape(-1, spread)
+        ease = np.where(np.isfinite(costs), np.maximum(costs, 1e-12) ** -self.cost_exponent, 0.0).reshape(-1, spread)
         ease = np.where(ease.sum(axis=1, keepdims=True) > 0, ease, 1.0)  # all wet: share equally
         weights = direction.reshape(-1, spread)
         share = ease * weights / (ease * weights**2).sum(axis=1, keepdims=True)

@@ -37,7 +37,7 @@ METHOD_IDS = {"classical": 1, "inn": 2, "canonical": 3}
 CALIBRATION_OFFSETS = (0, 5, 10)
 #: Seed of the random probe bits used to measure the bit-error rate of a cover.
 PROBE_SEED = 0
-#: Raw bit-error rate the first attempt's code is designed for (then checked on the stego image).
+#: Raw bit-error rate a code is designed for where there is no capacity to probe (a code to report).
 FIRST_GUESS_BER = 0.015
 #: Codeword failure probability a code must reach at the measured rates.
 TARGET_CODEWORD_FAILURE = 1e-6
@@ -248,6 +248,22 @@ def code_suffices(t: int, m: int, bit_error_rates: dict[int, float]) -> bool:
     return failure <= TARGET_CODEWORD_FAILURE
 
 
+def probed_code(
+    embedder: Embedder,
+    cover: Image.Image,
+    quality_target: int,
+    channels: list[Channel] | None = None,
+    floor_bits: int | None = None,
+    progress: Progress = no_progress,
+) -> tuple[int, int]:
+    """The lightest BCH ``(t, m)`` the probe of ``cover`` allows (through ``channels``, or single
+    JPEGs at and above ``quality_target``), with the embedder's margin: the code :func:`hide`
+    starts with, so that a frame changes no more of the photo than the cover needs."""
+    qualities = list(channels) if channels else calibration_qualities(quality_target, embedder.calibration_offsets)
+    rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress, floor_bits=floor_bits)
+    return choose_code(rates, quality_target, margin=_margin(embedder))
+
+
 def _margin(embedder: Embedder) -> float:
     """The multiple of a measured bit-error rate a code is designed for: the embedder's own
     :attr:`~steganography.embedders.base.Embedder.design_margin`, else :data:`RETRY_MARGIN`."""
@@ -304,9 +320,8 @@ def hide(
     through all of them (as :func:`max_payload_bytes` does), and the payload must come back
     after every one of them on the actual stego image; otherwise as below.
 
-    With ``bch_t=None`` the first attempt uses the code for :data:`FIRST_GUESS_BER` (or, if
-    that frame does not fit, the weakest code adequate for a probe of the cover). The stego
-    image is then recompressed with Pillow at the target quality and just above it; if the
+    With ``bch_t=None`` the first attempt uses the lightest code a probe of the cover allows
+    (:func:`probed_code`: the fewer channel bits, the fewer changes). The stego image is then recompressed with Pillow at the target quality and just above it; if the
     measured bit-error rates call for a stronger code than the one used (codeword failure
     above :data:`TARGET_CODEWORD_FAILURE`), or the payload does not come back at the target
     quality, it is packed and embedded again with a stronger code; where that code would not fit,
@@ -337,12 +352,17 @@ def hide(
         InputError: no code makes the payload survive ``quality_target`` on this cover (or a
             given ``bch_t`` does not even survive the lossless stego image).
     """
-    embedder = embedder.keyed(crypto.embedding_seed(passphrase))
-    covert = covert_capacity_bits(embedder, *cover.size)
-    if detectable_ok:
-        guess = (bch_t, ecc.DEFAULT_BCH_M) if bch_t is not None else initial_code or _code_for(FIRST_GUESS_BER)
+    design = embedder  # probed without the key, as max_payload_bytes (``capacity``) probes it
+    covert = covert_capacity_bits(design, *cover.size)
+    if detectable_ok and bch_t is None and initial_code is None:
+        initial_code = probed_code(design, cover, quality_target, channels, covert, progress)
+        if container.frame_bits(len(audio), *initial_code) > covert:
+            design, initial_code = design.maximal(), None  # beyond the covert design (probed below)
+    elif detectable_ok:
+        guess = (bch_t, ecc.DEFAULT_BCH_M) if bch_t is not None else initial_code
         if container.frame_bits(len(audio), *guess) > covert:
-            embedder = embedder.maximal()  # beyond the covert design: the most capacity
+            design = design.maximal()  # beyond the covert design: the most capacity
+    embedder = design.keyed(crypto.embedding_seed(passphrase))
     capacity = embedder.capacity_bits(*cover.size)
     limit = capacity if detectable_ok else covert
     if capacity == 0:
@@ -358,11 +378,8 @@ def hide(
         t, m = bch_t, ecc.DEFAULT_BCH_M
     elif initial_code is not None:  # already probed (max_payload_bytes on the same cover)
         t, m = initial_code
-    else:
-        t, m = choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
-        if channels or container.frame_bits(len(audio), t, m) > limit:  # measure the cover
-            rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress, floor_bits=limit)
-            t, m = choose_code(rates, quality_target, margin=_margin(embedder))
+    else:  # measure the cover
+        t, m = probed_code(design, cover, quality_target, channels, limit, progress)
     redraws = REDRAWS_AT_THE_LIMIT
     attempt = 0
     while attempt <= STRONGER_CODE_ATTEMPTS:
@@ -426,10 +443,8 @@ def max_payload_bytes(
     capacity = embedder.capacity_bits(*cover.size)
     if capacity == 0:  # nothing fits (e.g. smaller than the embedder's grid): no probe to measure
         return 0, *choose_code({quality_target: FIRST_GUESS_BER}, quality_target)
-    qualities = list(channels) if channels else calibration_qualities(quality_target, embedder.calibration_offsets)
     # The largest message's frame fills the limit, and is checked with at least 3 errors in it.
-    rates = probe_bit_error_rates(embedder, cover, qualities, progress=progress, floor_bits=limit)
-    t, m = choose_code(rates, quality_target, margin=_margin(embedder))
+    t, m = probed_code(embedder, cover, quality_target, channels, limit, progress)
     return container.max_payload_bytes(limit, t, m), t, m
 
 

@@ -260,10 +260,7 @@ def test_uerd_costs_match_conseal() -> None:
 @pytest.mark.parametrize("spread", [2, 8])
 def test_spread_puts_changes_in_textured_blocks_and_survives_chains(spread: int) -> None:
     # Left half flat, right half textured: the projection's change goes to the textured members.
-    rng = np.random.default_rng(spread)
-    flat = np.full((560, 160, 3), 120.0)
-    busy = np.clip(120 + rng.normal(0, 25, (560, 160, 1)), 0, 255).repeat(3, axis=2)
-    cover = Image.fromarray(np.concatenate([flat, busy], axis=1).astype(np.uint8))
+    cover = _flat_and_textured_cover(spread)
     embedder = ClassicalEmbedder(quality_target=70, spread=spread)
     unspread = ClassicalEmbedder(quality_target=70, spread=1).capacity_bits(*cover.size)
     assert embedder.capacity_bits(*cover.size) == unspread // spread
@@ -277,6 +274,47 @@ def test_spread_puts_changes_in_textured_blocks_and_survives_chains(spread: int)
     for chain in [(), (70,), (95, 70), (80, 85)]:
         received = apply_chain(stego, chain) if chain else stego
         assert np.mean(embedder.extract(received, bits.size) != bits) < 0.01, chain
+
+
+def _flat_and_textured_cover(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    flat = np.full((560, 160, 3), 120.0)
+    busy = np.clip(120 + rng.normal(0, 25, (560, 160, 1)), 0, 255).repeat(3, axis=2)
+    return Image.fromarray(np.concatenate([flat, busy], axis=1).astype(np.uint8))
+
+
+def test_a_shallower_margin_changes_less_and_keeps_every_bit_that_deep() -> None:
+    cover = _flat_and_textured_cover(5)
+    bits = random_bits(900, 5)
+    change = {}
+    for margin in (0.5, 0.3):
+        embedder = ClassicalEmbedder(quality_target=70, margin=margin, salt=77)
+        stego = embedder.embed(cover, bits)
+        soft = embedder.extract_soft(stego, bits.size)
+        assert np.array_equal(soft > 0, bits.astype(bool))
+        # Soft values are twice the distance from the decision boundary: at least the margin's
+        # (less a little for the pixels' rounding).
+        assert np.quantile(np.abs(soft), 0.02) > 2 * margin - 0.15
+        change[margin] = np.abs(np.asarray(stego, dtype=np.float64) - np.asarray(cover, dtype=np.float64)).sum()
+    assert change[0.3] < 0.85 * change[0.5]
+    with pytest.raises(ValueError, match="margin"):
+        ClassicalEmbedder(margin=0.6)
+
+
+def test_a_higher_cost_exponent_concentrates_the_change_in_texture() -> None:
+    cover = _flat_and_textured_cover(6)
+    bits = random_bits(800, 6)
+    below = slice(GRID_MARGIN + 8 * 48, None)  # under the preamble's corner
+    flat_share = {}
+    for exponent in (1.0, 2.0):
+        embedder = ClassicalEmbedder(quality_target=70, cost_exponent=exponent, salt=78)
+        stego = embedder.embed(cover, bits)
+        assert np.array_equal(embedder.extract(jpeg_roundtrip(stego, 75), bits.size), bits)
+        change = np.abs(np.asarray(stego, dtype=np.float64) - np.asarray(cover, dtype=np.float64))[below, :, 0]
+        flat_share[exponent] = change[:, :160].sum() / change.sum()
+    assert flat_share[2.0] < 0.7 * flat_share[1.0]
+    with pytest.raises(ValueError, match="cost_exponent"):
+        ClassicalEmbedder(cost_exponent=0)
 
 
 def test_the_default_design_is_spread_and_its_maximal_variant_is_not() -> None:
