@@ -43,10 +43,23 @@ checks, the worst case and random unknown-platform draws (``--conditions``), on 
 crops of the smoothest part of the first held-out photo. ``--texture-gain off`` runs the main
 benchmark without the gain (the default is on).
 
+``--adaptive`` measures the strength that follows the message (``hide`` takes the gentlest rung
+of :data:`~steganography.embedders.canonical.STRENGTH_LADDER` whose probe-designed code still
+fits), on the same real photographs at 1,600 px with 5 s of Codec2 1200: ``tune``, each strength
+of :data:`ADAPTIVE_SWEEP` alone on the tune photos (PSNR, flat-area PSNR, worst raw bit-error rate,
+whether the designed frame fits, ``api.hide`` at that strength), which is how the ladder was
+chosen; ``tune-report`` and ``held-out``, ``api.hide`` at the default strength alone against the
+ladder on the tune or held-out photos: strength chosen, PSNR, flat-area PSNR, the stego image's
+worst raw bit-error rate over the checks, ``api.reveal`` after the checks, the worst case and
+``--conditions`` random draws, and the hide's seconds; ``--crops`` saves the ladder's 1:1 crop of
+the same smooth area as ``--texture held-out`` (``benchmarks/results/platform_any_adaptive.json``).
+
     python benchmarks/platform_any.py [--conditions 6] [--covers 4] [--output DIR] [--texture-gain off]
     python benchmarks/platform_any.py --strength-sweep
     python benchmarks/platform_any.py --texture tune
     python benchmarks/platform_any.py --texture held-out [--conditions 1] [--covers 4] [--crops docs/images]
+    python benchmarks/platform_any.py --adaptive tune
+    python benchmarks/platform_any.py --adaptive tune-report|held-out [--conditions 1] [--covers 6] [--crops docs/images]
 """
 
 from __future__ import annotations
@@ -75,7 +88,13 @@ from common.speech_synthesis import synthesise_speech
 from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo_cover
 from steganography.app import api
 from steganography.embedders import pipeline
-from steganography.embedders.canonical import DEFAULT_TEXTURE, CanonicalINNEmbedder, TextureGain
+from steganography.embedders.canonical import (
+    DEFAULT_STRENGTH,
+    DEFAULT_TEXTURE,
+    STRENGTH_LADDER,
+    CanonicalINNEmbedder,
+    TextureGain,
+)
 
 PASSPHRASE = "benchmark passphrase"
 SPEECH_SECONDS = 5.0
@@ -102,6 +121,8 @@ TEXTURE_SWEEP = (
     TextureGain(reference=6.0, floor=0.6, ceiling=1.15),
     TextureGain(reference=6.0, floor=0.6, ceiling=4 / 3),
 )
+#: Strengths of the ``--adaptive tune`` sweep (each alone, no ladder).
+ADAPTIVE_SWEEP = (0.7, 0.85, 1.0, 1.1, 1.2, 1.25, 1.3, 1.4, 1.5)
 #: Published capacities of learned watermarkers that survive resizing, for scale.
 ANCHORS = {
     "StegaStamp (400×400)": 56,
@@ -181,20 +202,23 @@ def hide(method: str, cover, speech: np.ndarray) -> tuple[api.HideOutcome | None
 
 
 def time_hides(speech: np.ndarray, repeats: int) -> dict:
-    """Seconds of ``api.hide`` of the 1080p astronaut cover per method, interleaved, median of ``repeats``."""
+    """Seconds of ``api.hide`` of the 1080p astronaut cover per method (``--platform any`` also at
+    the default strength alone, without the ladder), interleaved, median of ``repeats``."""
     cover = photo_cover("astronaut", 1920, 1080)
     runs = {
-        "classical (Q75)": {},
-        "classical (--platform whatsapp)": {"platform": "whatsapp"},
-        "canonical (--platform any)": {"platform": "any"},
-        "inn (Q75, full resolution)": {"method": "inn"},
+        "classical (Q75)": ({}, {}),
+        "classical (--platform whatsapp)": ({"platform": "whatsapp"}, {}),
+        "canonical (--platform any)": ({"platform": "any"}, {}),
+        "canonical (--platform any, strength 1.5 alone)": ({"platform": "any"}, {"ladder": ()}),
+        "inn (Q75, full resolution)": ({"method": "inn"}, {}),
     }
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, options in runs.items():
+        for name, (options, canonical) in runs.items():
             started = time.perf_counter()
             try:
-                api.hide(cover, speech, PASSPHRASE, sample_rate=SPEECH_SAMPLE_RATE, **options)
+                with canonical_options(**canonical):
+                    api.hide(cover, speech, PASSPHRASE, sample_rate=SPEECH_SAMPLE_RATE, **options)
                 seconds[name].append(time.perf_counter() - started)
             except StegavoxError as err:
                 seconds[name].append(float("nan"))
@@ -231,14 +255,31 @@ def strength_sweep(strengths: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0), photos:
 
 
 @contextlib.contextmanager
-def texture_gain(texture: TextureGain | None):
-    """Every :class:`CanonicalINNEmbedder` built inside (e.g. by ``api.hide``) uses ``texture``."""
+def canonical_options(**options):
+    """Every :class:`CanonicalINNEmbedder` built inside (e.g. by ``api.hide``) gets the keyword ``options``."""
     original = CanonicalINNEmbedder.__init__
-    CanonicalINNEmbedder.__init__ = functools.partialmethod(original, texture=texture)
+    CanonicalINNEmbedder.__init__ = functools.partialmethod(original, **options)
     try:
         yield
     finally:
         CanonicalINNEmbedder.__init__ = original
+
+
+@contextlib.contextmanager
+def recorded_strengths():
+    """The ``strength`` of every :meth:`CanonicalINNEmbedder.embed` call inside, in order (a list
+    filled as they happen): the last is the stego image's, the others probes and retries."""
+    original, strengths = CanonicalINNEmbedder.embed, []
+
+    def embed(self, cover, bits):
+        strengths.append(self.strength)
+        return original(self, cover, bits)
+
+    CanonicalINNEmbedder.embed = embed
+    try:
+        yield strengths
+    finally:
+        CanonicalINNEmbedder.embed = original
 
 
 def real_cover(name: str, split: str, long_side: int = TEXTURE_LONG_SIDE):
@@ -336,7 +377,7 @@ def texture_held_out(conditions: int, crops: Path | None, covers: int) -> list[d
         for texture, stage in ((None, "before"), (DEFAULT_TEXTURE, "after")):
             row = {"texture": texture_label(texture), "photo": name, "size": list(cover.size)}
             row |= raw_rates(CanonicalINNEmbedder(texture=texture).keyed(seed), cover)
-            with texture_gain(texture):
+            with canonical_options(texture=texture, ladder=()):
                 try:
                     outcome = api.hide(
                         cover, speech, PASSPHRASE, platform="any", codec="codec2", bitrate=1200, sample_rate=SPEECH_SAMPLE_RATE
@@ -363,6 +404,132 @@ def texture_held_out(conditions: int, crops: Path | None, covers: int) -> list[d
             print(f"held-out {row['texture'][:9]:<9} {name:<28} PSNR {row['psnr_db']:.2f} flat {row['flat_psnr_db']:.2f} "
                   f"worst BER {row['worst_ber']:.2e} hide t={row.get('bch_t')} revealed {recovered}/{len(channels)}", flush=True)
     return rows
+
+
+def speech_codec2() -> tuple[np.ndarray, int]:
+    """The benchmark's 5 s of synthetic speech and the bytes of its Codec2 1200 file."""
+    from common.payload.codecs import encode_audio
+
+    speech = synthesise_speech(np.random.default_rng(0), int(SPEECH_SECONDS * SPEECH_SAMPLE_RATE))
+    return speech, len(encode_audio(speech, SPEECH_SAMPLE_RATE, "codec2", 1200))
+
+
+def hide_codec2(cover, speech: np.ndarray, **options) -> tuple[api.HideOutcome | None, dict]:
+    """``api.hide`` of ``speech`` as Codec2 1200 with ``--platform any``, the canonical hider built
+    with ``options``: the outcome and a row (strength used, embeds, code, PSNR, seconds)."""
+    with canonical_options(**options), recorded_strengths() as strengths:
+        started = time.perf_counter()
+        try:
+            outcome = api.hide(cover, speech, PASSPHRASE, platform="any", codec="codec2", bitrate=1200, sample_rate=SPEECH_SAMPLE_RATE)
+        except StegavoxError as err:
+            return None, {"hidden": False, "hide_error": str(err), "embeds": list(strengths)}
+        seconds = time.perf_counter() - started
+    report = outcome.report
+    return outcome, {
+        "hidden": True,
+        "strength": strengths[-1],
+        "embeds": list(strengths),
+        "bch_t": report.bch_t,
+        "bch_m": report.bch_m,
+        "frame_bits": report.frame_bits,
+        "capacity_bits": report.capacity_bits,
+        "hide_worst_ber": max(report.bit_error_rates.values()),
+        "psnr_db": round(report.psnr_db, 2),
+        "flat_psnr_db": round(flat_psnr(outcome.image, cover), 2),
+        "hide_s": round(seconds, 2),
+    }
+
+
+def adaptive_tune() -> list[dict]:
+    """The ``--adaptive tune`` sweep: each strength of :data:`ADAPTIVE_SWEEP` alone (no ladder) on
+    each tune photo: PSNR and raw bit-error rates of random bits filling the grid, the code the
+    pipeline designs from them and whether 5 s of Codec2 1200 then fits, and ``api.hide`` of it."""
+    seed = crypto.embedding_seed(PASSPHRASE.encode())
+    speech, audio_bytes = speech_codec2()
+    rows = []
+    for strength in ADAPTIVE_SWEEP:
+        embedder = CanonicalINNEmbedder(strength=strength, ladder=()).keyed(seed)
+        for name in TEXTURE_TUNE_PHOTOS:
+            cover = real_cover(name, "tune")
+            row = {"strength": strength, "photo": name, **raw_rates(embedder, cover)}
+            try:
+                code = pipeline.choose_code(row["ber"], platforms.UNKNOWN_QUALITY_RANGE[0], margin=embedder.design_margin)
+                frame = container.frame_bits(audio_bytes, *code)
+            except StegavoxError:  # no BCH code copes with the rate
+                code, frame = None, None
+            row |= {"designed_code": code, "designed_frame_bits": frame, "fits": frame is not None and frame <= embedder.capacity_bits(*cover.size)}
+            row["hide"] = hide = hide_codec2(cover, speech, strength=strength, ladder=())[1]
+            rows.append(row)
+            print(f"tune strength {strength:<5} {name:<30} PSNR {row['psnr_db']:.2f} flat {row['flat_psnr_db']:.2f} worst BER "
+                  f"{row['worst_ber']:.2e} code {code} frame {frame} fits {row['fits']} hide {hide['hidden']} "
+                  f"t={hide.get('bch_t')} embeds {len(hide['embeds'])} {hide.get('hide_s')} s", flush=True)
+    return rows
+
+
+def adaptive_report(split: str, conditions: int, crops: Path | None, covers: int) -> list[dict]:
+    """The ``--adaptive held-out`` (or ``tune-report``) report: ``api.hide`` of 5 s of Codec2 1200
+    at the default strength alone (``fixed``) and with the strength ladder (``adaptive``) on the
+    first ``covers`` photos of ``split`` (``heldout`` or ``tune``), each revealed after the checks,
+    the worst case and ``conditions`` random unknown-platform draws; ``crops``: a folder for a 1:1
+    crop of the smoothest part of the first photo with the ladder (``any_smooth_crop_adaptive.png``,
+    beside the texture report's)."""
+    speech, _ = speech_codec2()
+    rng = np.random.default_rng(2026)
+    rows = []
+    photos = TEXTURE_HELD_OUT_PHOTOS if split == "heldout" else TEXTURE_TUNE_PHOTOS
+    for index, name in enumerate(photos[:covers]):
+        cover = real_cover(name, split)
+        channels = platforms.unknown_platform_channels(*cover.size) + [worst_case(*cover.size)]
+        channels += [random_channel(rng, *cover.size) for _ in range(conditions)]
+        x, y = smoothest_window(cover)
+        box = (x, y, x + 256, y + 256)
+        for stage, options in (("fixed", {"ladder": ()}), ("adaptive", {})):
+            outcome, row = hide_codec2(cover, speech, **options)
+            row = {"stage": stage, "photo": name, "size": list(cover.size), "crop": list(box), **row}
+            if outcome is not None:
+                audio = api.reveal(outcome.image, PASSPHRASE).audio_bytes
+                row["crop_psnr_db"] = round(psnr_8bit(np.asarray(outcome.image.crop(box)), np.asarray(cover.crop(box))), 2)
+                row["revealed"] = [{"channel": str(channel.label), **decode(channel.apply(outcome.image), audio, "canonical")} for channel in channels]
+                if crops is not None and index == 0 and stage == "adaptive":
+                    crops.mkdir(parents=True, exist_ok=True)
+                    outcome.image.crop(box).save(crops / "any_smooth_crop_adaptive.png")
+            rows.append(row)
+            recovered = sum(case["recovered"] for case in row.get("revealed", []))
+            print(f"{split} {stage:<8} {name:<28} strength {row.get('strength')} t={row.get('bch_t')} PSNR {row.get('psnr_db')} "
+                  f"flat {row.get('flat_psnr_db')} crop {row.get('crop_psnr_db')} worst BER {row.get('hide_worst_ber', float('nan')):.2e} "
+                  f"revealed {recovered}/{len(channels)} hide {row.get('hide_s')} s embeds {len(row['embeds'])}", flush=True)
+    return rows
+
+
+def print_adaptive_tables(result: dict) -> None:
+    if "tune" in result:
+        print("\n| strength | PSNR dB (mean) | flat PSNR dB (mean) | worst raw BER (max / median) | designed frame fits | hides (t range) | hide s (mean) |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for strength in dict.fromkeys(row["strength"] for row in result["tune"]):
+            rows = [row for row in result["tune"] if row["strength"] == strength]
+            worst = [row["worst_ber"] for row in rows]
+            hidden = [row["hide"] for row in rows if row["hide"]["hidden"]]
+            span = f" ({min(r['bch_t'] for r in hidden)}-{max(r['bch_t'] for r in hidden)})" if hidden else ""
+            print(f"| {strength} | {np.mean([r['psnr_db'] for r in rows]):.2f} | {np.nanmean([r['flat_psnr_db'] for r in rows]):.2f} | "
+                  f"{max(worst):.2e} / {np.median(worst):.2e} | {sum(r['fits'] for r in rows)}/{len(rows)} | {len(hidden)}/{len(rows)}{span} | "
+                  f"{np.mean([r['hide_s'] for r in hidden]) if hidden else float('nan'):.1f} |")
+    for part in ("tune_report", "held_out"):
+        if part not in result:
+            continue
+        print(f"\n{part}\n| hide | PSNR dB (mean, min) | flat PSNR dB (mean) | crop PSNR dB (first photo) | worst raw BER | strengths | hides | reveals | hide s (mean, max) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for stage in ("fixed", "adaptive"):
+            rows = [row for row in result[part] if row["stage"] == stage]
+            hidden = [row for row in rows if row["hidden"]]
+            cases = [case for row in hidden for case in row["revealed"]]
+            if not hidden:
+                print(f"| {stage} | | | | | | 0/{len(rows)} | | |")
+                continue
+            psnr, seconds = [r["psnr_db"] for r in hidden], [r["hide_s"] for r in hidden]
+            print(f"| {stage} | {np.mean(psnr):.2f}, {min(psnr):.2f} | {np.nanmean([r['flat_psnr_db'] for r in hidden]):.2f} | "
+                  f"{hidden[0].get('crop_psnr_db')} | {max(r['hide_worst_ber'] for r in hidden):.2e} | "
+                  f"{', '.join(str(r['strength']) for r in hidden)} | {len(hidden)}/{len(rows)} | {sum(c['recovered'] for c in cases)}/{len(cases)} | "
+                  f"{np.mean(seconds):.1f}, {max(seconds):.1f} |")
 
 
 def print_texture_tables(result: dict) -> None:
@@ -393,7 +560,28 @@ def main() -> None:
     parser.add_argument("--texture", choices=("tune", "held-out"), help="only the texture-gain sweep or report")
     parser.add_argument("--crops", type=Path, help="with --texture held-out: a folder for 1:1 crops of a smooth area")
     parser.add_argument("--texture-gain", choices=("on", "off"), default="on", help="the canonical hider's texture gain")
+    parser.add_argument("--adaptive", choices=("tune", "tune-report", "held-out"), help="only the strength-ladder sweep or a report")
     args = parser.parse_args()
+    if args.adaptive:
+        path = args.output / "platform_any_adaptive.json"
+        result = json.loads(path.read_text()) if path.exists() else {}
+        part = args.adaptive.replace("-", "_")
+        result |= {
+            "ladder": list(STRENGTH_LADDER),
+            "default_strength": DEFAULT_STRENGTH,
+            "long_side": TEXTURE_LONG_SIDE,
+            "flat_deviation": FLAT_DEVIATION,
+            f"{part}_date": datetime.date.today().isoformat(),
+            f"{part}_command": "python benchmarks/platform_any.py " + " ".join(sys.argv[1:]),
+            f"{part}_host": {"cpus": os.cpu_count(), "load": os.getloadavg()},
+            part: adaptive_tune() if part == "tune" else adaptive_report(
+                "heldout" if part == "held_out" else "tune", args.conditions, args.crops, args.covers
+            ),
+        }
+        args.output.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1))
+        print_adaptive_tables(result)
+        return
     if args.texture:
         path = args.output / "platform_any_texture.json"
         result = json.loads(path.read_text()) if path.exists() else {}
@@ -411,7 +599,7 @@ def main() -> None:
         path.write_text(json.dumps(result, indent=1))
         print_texture_tables(result)
         return
-    with texture_gain(DEFAULT_TEXTURE if args.texture_gain == "on" else None):
+    with canonical_options(texture=DEFAULT_TEXTURE if args.texture_gain == "on" else None):
         run(args)
 
 

@@ -57,6 +57,12 @@ class Embedder(ABC):
         detectable image (e.g. the classical embedder without spreading); itself by default."""
         return self
 
+    def gentler(self) -> list[Embedder]:
+        """Variants of this design that change the cover less and that the same receiver reads
+        (e.g. a weaker residual), gentlest first: ``hide`` uses the gentlest whose stronger code
+        still fits. None by default."""
+        return []
+
     def probe_cover(self, cover: Image.Image) -> Image.Image:
         """An image whose raw bit-error rates after recompression stand for ``cover``'s, used to
         design the error-correcting code before embedding; the cover itself unless an embedder

@@ -328,6 +328,13 @@ def hide(
     the frame is first packed again with the same code (:data:`REDRAWS_AT_THE_LIMIT` times: other
     bits, checked on their own).
 
+    An embedder with gentler variants of itself (:meth:`~steganography.embedders.base.Embedder.gentler`,
+    e.g. the canonical hider's weaker residuals) hides with ``bch_t=None`` through the gentlest
+    whose probe-designed frame still fits (the next gentler one first, so that a message near the
+    capacity costs one probe of the cover, then a bisection), so that a short message changes the
+    photo less; where its checks call for a code that no longer fits, the next stronger variant
+    takes over, and the embedder as given comes last, as above.
+
     Args:
         cover: RGB cover image.
         audio: complete encoded audio file (see :func:`common.payload.codecs.encode_audio`).
@@ -380,6 +387,61 @@ def hide(
         t, m = initial_code
     else:  # measure the cover
         t, m = probed_code(design, cover, quality_target, channels, limit, progress)
+    check = functools.partial(
+        _embed_checked, cover, audio, meta, passphrase, bch_t=bch_t, limit=limit, covert=covert, qualities=qualities,
+        channels=channels, quality_target=quality_target, detectable_ok=detectable_ok, progress=progress,
+    )  # fmt: skip
+    # Gentler variants of the design, probed unkeyed as it is, the design itself last (a frame
+    # that does not fit it fits none of them).
+    gentle = bch_t is None and container.frame_bits(len(audio), t, m) <= limit
+    rungs = [*design.gentler(), design] if gentle else [design]
+    top = len(rungs) - 1
+    codes: dict[int, tuple[int, int] | None] = {top: (t, m)}
+
+    def fits(index: int) -> bool:
+        """Whether the frame fits with the code a probe of rung ``index`` designs."""
+        if index not in codes:
+            try:
+                codes[index] = probed_code(rungs[index], cover, quality_target, channels, limit, progress)
+            except InputError:  # no code copes with this rung's bit-error rate
+                codes[index] = None
+        return codes[index] is not None and container.frame_bits(len(audio), *codes[index]) <= limit
+
+    # The next gentler rung first, so that a message near the capacity costs one probe; then a
+    # bisection for the gentlest rung that fits, which lies in [low, high].
+    low, high = (0, top - 1) if top and fits(top - 1) else (top, top)
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fits(middle) else (middle + 1, high)
+    for index in range(low, top):
+        if fits(index):
+            try:
+                return check(rungs[index].keyed(crypto.embedding_seed(passphrase)), *codes[index])
+            except InputError:  # the stego image asked for a code that no longer fits: a stronger rung
+                continue
+    return check(embedder, *codes[top])
+
+
+def _embed_checked(
+    cover: Image.Image,
+    audio: bytes,
+    meta: container.AudioMeta,
+    passphrase: bytes,
+    embedder: Embedder,
+    t: int,
+    m: int,
+    *,
+    bch_t: int | None,
+    limit: int,
+    covert: int,
+    qualities: list[int] | list[Channel],
+    channels: list[Channel] | None,
+    quality_target: int,
+    detectable_ok: bool,
+    progress: Progress,
+) -> HideResult:
+    """Embed the frame with BCH ``(t, m)`` and check it, stronger codes as needed (see :func:`hide`)."""
+    capacity = embedder.capacity_bits(*cover.size)
     redraws = REDRAWS_AT_THE_LIMIT
     attempt = 0
     while attempt <= STRONGER_CODE_ATTEMPTS:

@@ -1,7 +1,7 @@
 """CanonicalINNEmbedder: the grid layout (pilots, guard ring, capacity), keyed pilots, the exact
 resampling of a known crop back onto the grid, the texture gain (low on flat areas, deterministic),
 and — with the shipped model — exact round trips and recovery after an unknown downscale, crop and
-JPEG, with the sync finding the crop."""
+JPEG, with the sync finding the crop; ``hide`` picks the gentlest strength the message allows."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from common import platforms
+from common.errors import InputError
 from common.export import save_module
 from common.image import pil_to_tensor
+from common.metrics import psnr_8bit
 from common.payload import container
 from datamodules.synthetic import procedural_image
 from steganography.embedders import pipeline
 from steganography.embedders.canonical import (
     DEFAULT_CHECKPOINT,
+    DEFAULT_STRENGTH,
     DEFAULT_TEXTURE,
     GUARD_CELLS,
     PILOT_WINDOW,
@@ -170,3 +173,64 @@ def test_shipped_model_round_trip_with_the_texture_gain_is_exact() -> None:
     receiver = CanonicalINNEmbedder(DEFAULT_CHECKPOINT, texture=None).keyed(9)
     for received in (stego, platforms.Channel((85,)).apply(stego)):
         assert container.unpack(pipeline.extract_all(receiver, received), b"secret")[0] == audio
+
+
+def test_gentler_variants_share_the_network_and_key(small_grid_checkpoint: Path) -> None:
+    embedder = CanonicalINNEmbedder(small_grid_checkpoint, strength=1.5, ladder=(1.25, 0.7, 1.0, 2.0)).keyed(5)
+    gentler = embedder.gentler()
+    assert [variant.strength for variant in gentler] == [0.7, 1.0, 1.25]  # below its own, gentlest first
+    assert all(variant.seed == 5 and variant.hider is embedder.hider and variant.texture is embedder.texture for variant in gentler)
+    assert embedder.strength == 1.5 and CanonicalINNEmbedder(small_grid_checkpoint, ladder=()).gentler() == []
+    with pytest.raises(ValueError, match="strengths must be positive"):
+        CanonicalINNEmbedder(small_grid_checkpoint, ladder=(0.0,))
+
+
+@pytest.fixture
+def embedded_strengths(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The ``strength`` of every :meth:`CanonicalINNEmbedder.embed` call (probes, then the stego image)."""
+    strengths, embed = [], CanonicalINNEmbedder.embed
+
+    def recorded(self, cover, bits):
+        strengths.append(self.strength)
+        return embed(self, cover, bits)
+
+    monkeypatch.setattr(CanonicalINNEmbedder, "embed", recorded)
+    return strengths
+
+
+def test_a_short_message_is_hidden_more_gently_than_a_long_one(embedded_strengths: list[float]) -> None:
+    """The strength follows the message: the gentlest rung whose code still fits (a message at the
+    capacity probes one gentler rung only), and the receiver reads either exactly without being
+    told which."""
+    embedder, meta = CanonicalINNEmbedder(DEFAULT_CHECKPOINT), container.AudioMeta("codec2", 8000, 1)
+    cover = photo(640, 512, seed=3)
+    fit, t, m = pipeline.max_payload_bytes(embedder, cover, 80)
+    used, psnr, gentle_probes = {}, {}, {}
+    for size in (100, fit):
+        embedded_strengths.clear()
+        audio = np.random.default_rng(size).bytes(size)
+        result = pipeline.hide(cover, audio, meta, b"key", embedder, 80, initial_code=(t, m))
+        used[size], psnr[size] = embedded_strengths[-1], psnr_8bit(np.asarray(result.stego), np.asarray(cover))
+        gentle_probes[size] = sum(strength < DEFAULT_STRENGTH for strength in embedded_strengths)
+        assert pipeline.reveal(platforms.Channel((80,)).apply(result.stego), b"key")[0] == audio
+    assert used[100] < used[fit] == DEFAULT_STRENGTH and psnr[100] > psnr[fit] + 2 and gentle_probes[fit] == 1
+
+
+def test_a_rung_whose_check_fails_hands_over_to_a_stronger_one(
+    monkeypatch: pytest.MonkeyPatch, embedded_strengths: list[float]
+) -> None:
+    embedder, meta = CanonicalINNEmbedder(DEFAULT_CHECKPOINT), container.AudioMeta("codec2", 8000, 1)
+    cover = photo(640, 512, seed=3)
+    checked, check = [], pipeline._embed_checked
+
+    def gentle_rungs_fail(*args, **kwargs):
+        checked.append(args[4].strength)
+        if args[4].strength < DEFAULT_STRENGTH:
+            raise InputError("the stego image asks for a code that does not fit")
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_embed_checked", gentle_rungs_fail)
+    audio = np.random.default_rng(0).bytes(100)
+    result = pipeline.hide(cover, audio, meta, b"key", embedder, 80)
+    assert len(checked) >= 2 and checked == sorted(checked) and checked[-1] == DEFAULT_STRENGTH == embedded_strengths[-1]
+    assert pipeline.reveal(result.stego, b"key")[0] == audio
