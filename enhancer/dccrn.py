@@ -151,6 +151,10 @@ class DCCRN(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Enhance ``wave`` of shape ``(B, L)`` or ``(B, 1, L)``; returns the same shape."""
+        return self.enhance(wave)
+
+    def enhance(self, wave: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """The waveform path of :meth:`forward`, with ``context`` passed on to :meth:`condition`."""
         if wave.dim() not in (2, 3) or (wave.dim() == 3 and wave.shape[1] != 1):
             raise ValueError(f"expected (B, L) or (B, 1, L), got {tuple(wave.shape)}")
         shape, length = wave.shape, wave.shape[-1]
@@ -163,7 +167,7 @@ class DCCRN(nn.Module):
         padded = max(length, self.stft.n_fft // 2 + 1)
         x = F.pad(x, (0, padded + (-padded) % hop - length))
         spec = self.stft(x)  # (B, F, T) complex
-        mask = self.mask(spec)
+        mask = self.mask(spec, context)
         enhanced = self.stft.inverse(self.apply_mask(spec, mask), length=x.shape[-1])
         if self.normalise_input:
             enhanced = enhanced * level
@@ -176,15 +180,17 @@ class DCCRN(nn.Module):
         padding = (1, 0) if self.dropped_bin == "dc" else (0, 1)
         return F.pad(spec, (0, 0, *padding))
 
-    def mask(self, spec: torch.Tensor) -> torch.Tensor:
+    def mask(self, spec: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Complex ratio mask ``(B, F, T)`` (unbounded; see :meth:`apply_mask`) for a complex
-        spectrum ``(B, F, T)``; the dropped bin gets a zero mask."""
+        spectrum ``(B, F, T)``; the dropped bin gets a zero mask. ``context`` goes to
+        :meth:`condition`."""
         cut = self._cut(spec)
         x = torch.stack([cut.real, cut.imag], dim=1)  # (B, 2, F, T): 1 complex channel
         skips = []
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)
+        x = self.condition(x, context, 0)
         batch, width, bins, frames = x.shape
         real, imag = complex_split(x)  # (B, C, F', T) each
         sequence = torch.cat(
@@ -201,9 +207,16 @@ class DCCRN(nn.Module):
             ],
             dim=1,
         )
+        x = self.condition(x, context, 1)
         for decoder, skip in zip(self.decoders, reversed(skips)):
             x = decoder(complex_cat([x, skip]))
         return self._pad_back(torch.complex(x[:, 0], x[:, 1]))
+
+    def condition(self, features: torch.Tensor, context: torch.Tensor | None, position: int) -> torch.Tensor:
+        """Bottleneck features ``(B, 2C, F', T)`` before (``position`` 0) and after (1) the
+        complex LSTM, as the decoders get them: unchanged here; a conditioned variant
+        (:class:`enhancer.personal.PersonalDCCRN`) modulates them with ``context``."""
+        return features
 
     @staticmethod
     def apply_mask(spec: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

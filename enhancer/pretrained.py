@@ -18,6 +18,7 @@ from common.audio import resample
 from common.errors import InputError
 from common.export import load_module
 from enhancer.dccrn import DCCRN
+from enhancer.personal import PersonalDCCRN
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "dccrn_talker.pt"
 
@@ -107,16 +108,23 @@ def enhance_waveform(
     sample_rate: int,
     chunk_seconds: float = 20.0,
     overlap_seconds: float = 1.0,
+    enrollment: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Enhance ``wave`` ``(L,)`` or ``(C, L)`` at ``sample_rate``; returns the same shape and rate.
+
+    ``enrollment`` ``(L',)`` at ``sample_rate``: a few seconds of the target speaker's voice from
+    another recording, for a personalised model (:class:`enhancer.personal.PersonalDCCRN`), which
+    then enhances every channel and chunk for that speaker.
 
     Each channel is enhanced separately at the model's rate. Signals longer than
     ``chunk_seconds`` are cut into chunks overlapping by ``overlap_seconds`` and cross-faded
     back together (overlap-add with complementary raised-cosine ramps), so memory stays bounded.
 
     Raises:
-        InputError: empty or non-finite audio.
+        InputError: empty or non-finite audio, or an enrollment for a blind model.
     """
+    if enrollment is not None and not isinstance(model, PersonalDCCRN):
+        raise InputError("a voice sample needs a personalised enhancer (PersonalDCCRN)")
     if wave.numel() == 0 or wave.shape[-1] == 0:
         raise InputError("audio is empty")
     if not torch.isfinite(wave).all():
@@ -128,10 +136,11 @@ def enhance_waveform(
     length = channels.shape[-1]
     rate = model.sample_rate
     signal = resample(channels, sample_rate, rate)
+    condition = () if enrollment is None else (resample(enrollment.reshape(1, -1).float().to(device), sample_rate, rate),)
     chunk = int(chunk_seconds * rate)
     overlap = min(int(overlap_seconds * rate), chunk // 2)
     if signal.shape[-1] <= chunk:
-        enhanced = model(signal)
+        enhanced = model(signal, *condition)
     else:
         # Chunks at a hop of chunk - overlap; zero lead-in/lead-out so that every real sample
         # lies in the flat part of one chunk or in a cross-fade of two (weights sum to one).
@@ -142,7 +151,7 @@ def enhance_waveform(
         weights = _crossfade_weights(chunk, overlap, device)
         enhanced = torch.zeros_like(padded)
         for start in range(0, count * hop, hop):
-            enhanced[:, start : start + chunk] += model(padded[:, start : start + chunk]) * weights
+            enhanced[:, start : start + chunk] += model(padded[:, start : start + chunk], *condition) * weights
         enhanced = enhanced[:, overlap : overlap + size]
     restored = resample(enhanced, rate, sample_rate)
     restored = torch.nn.functional.pad(restored, (0, max(0, length - restored.shape[-1])))[:, :length]

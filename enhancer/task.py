@@ -22,6 +22,7 @@ from enhancer.losses import (
     adversarial_generator_loss,
     metric_regression_loss,
 )
+from enhancer.personal import PersonalDCCRN
 from enhancer.scores import MetricScorer
 
 #: DCCRN-CL (Hu et al. 2020) at 16 kHz.
@@ -34,6 +35,10 @@ DEFAULT_OPTIMIZER = adam(5e-4)
 
 class EnhancerTask(Task):
     """Speech enhancement on ``{"noisy", "clean"}`` batches of ``(B, 1, L)`` waveforms.
+
+    Personalised enhancement: with a :class:`enhancer.personal.PersonalDCCRN` generator, batches
+    that also carry ``"enrollment"`` (another clip of the target speaker) are enhanced for that
+    speaker; without the key the generator is called on the noisy batch alone, as a blind DCCRN.
 
     Each training step (manual optimisation, as MetricGAN+ but per step instead of per epoch):
 
@@ -67,8 +72,12 @@ class EnhancerTask(Task):
         over_suppression_weight: weight of :class:`enhancer.losses.OverSuppressionLoss`, the
             guard against removing the target's speech.
         init_weights: exported generator weights (``.pt``) to start from (fine-tuning); see
-            :func:`enhancer.pretrained.initial_generator_state`.
+            :func:`enhancer.pretrained.initial_generator_state`. A personalised generator takes
+            a blind DCCRN's (its conditioning starts at identity).
         optimizer: optimiser of the generator (default: Adam, lr 5e-4).
+        conditioning_lr: learning rate of a personalised generator's conditioning modules
+            (enrollment encoder, FiLM), which start from scratch while the rest is fine-tuned
+            (``None``: the optimiser's).
         lr_scheduler: learning-rate scheduler of the generator, stepped per epoch (default: none).
         discriminator_optimizer: optimiser of the discriminator (default: Adam, lr 5e-4).
         discriminator_lr_scheduler: learning-rate scheduler of the discriminator (default: none).
@@ -95,6 +104,7 @@ class EnhancerTask(Task):
         over_suppression_weight: float = 0.0,
         init_weights: str | None = None,
         optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
+        conditioning_lr: float | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
         discriminator_optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
         discriminator_lr_scheduler: LRSchedulerCallable | None = None,
@@ -117,7 +127,11 @@ class EnhancerTask(Task):
         if init_weights:
             from enhancer.pretrained import initial_generator_state
 
-            self.generator.load_state_dict(initial_generator_state(init_weights, self.generator.config))
+            state = initial_generator_state(init_weights, self.generator.config)
+            if isinstance(self.generator, PersonalDCCRN):
+                self.generator.load_blind_state_dict(state)
+            else:
+                self.generator.load_state_dict(state)
         self.si_sdr_loss = NegativeSISDR()
         self.snr_loss = NegativeSNR()
         self.pesq_loss = PerceptualPesqLoss(1.0, sample_rate)
@@ -130,8 +144,11 @@ class EnhancerTask(Task):
     hparam_metrics = ("val/quality", "val/pesq", "val/delta_pesq", "val/stoi", "val/delta_stoi", "val/si_sdr")
     exported_module = "generator"
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
-        return self.generator(noisy)
+    def forward(self, noisy: torch.Tensor, enrollment: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(noisy) if enrollment is None else self.generator(noisy, enrollment)
+
+    def _enhance(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self(batch["noisy"], batch.get("enrollment"))
 
     def _discriminator_loss(self, noisy: torch.Tensor, enhanced: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         count = self.hparams.scored_items or noisy.shape[0]
@@ -152,7 +169,7 @@ class EnhancerTask(Task):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         noisy, clean = batch["noisy"], batch["clean"]
         generator_optimizer, discriminator_optimizer = self.optimizers()
-        enhanced = self.generator(noisy)
+        enhanced = self._enhance(batch)
         hp = self.hparams
         logs, skipped = {}, 0
         if hp.adversarial_weight > 0:
@@ -186,7 +203,7 @@ class EnhancerTask(Task):
 
     def evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> None:
         noisy, clean = batch["noisy"], batch["clean"]
-        enhanced = self.generator(noisy)
+        enhanced = self._enhance(batch)
         rate = self.hparams.sample_rate
         flat = {name: wave.reshape(wave.shape[0], -1) for name, wave in (("noisy", noisy), ("enhanced", enhanced), ("clean", clean))}
         lengths = batch.get("length")  # variable-length batches are zero-padded: score unpadded items
@@ -214,14 +231,28 @@ class EnhancerTask(Task):
 
     def predict(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The enhanced waveforms (and the noisy inputs, to listen side by side)."""
-        return {"enhanced": self.generator(batch["noisy"]), "noisy": batch["noisy"]}
+        return {"enhanced": self._enhance(batch), "noisy": batch["noisy"]}
 
     def on_train_end(self) -> None:
         self.scorer.close()
 
+    def _generator_parameters(self) -> list:
+        """The generator's parameters; with ``conditioning_lr``, its conditioning modules as a
+        second parameter group at that learning rate."""
+        if self.hparams.conditioning_lr is None:
+            return list(self.generator.parameters())
+        if not isinstance(self.generator, PersonalDCCRN):
+            raise ValueError("conditioning_lr needs a personalised generator (PersonalDCCRN)")
+        prefixes = tuple(f"{name}." for name in self.generator.conditioning_modules)
+        named = list(self.generator.named_parameters())
+        return [
+            {"params": [p for n, p in named if not n.startswith(prefixes)]},
+            {"params": [p for n, p in named if n.startswith(prefixes)], "lr": self.hparams.conditioning_lr},
+        ]
+
     def configure_optimizers(self):
         # Generator first: training_step unpacks them in this order.
         return self.configure_optimizer_groups(
-            (self.generator.parameters(), self.optimizer, self.lr_scheduler),
+            (self._generator_parameters(), self.optimizer, self.lr_scheduler),
             (self.discriminator.parameters(), self.discriminator_optimizer, self.discriminator_lr_scheduler),
         )

@@ -197,14 +197,14 @@ def test_balanced_speakers_and_speaker_held_out_validation(corpus):
         bank.waves.append(bank.waves[index])
         bank.by_speaker["anna"].append(len(bank.rows) - 1)
     targets = []
-    segment = bank.segment
+    segment_utterances = bank.segment_utterances
 
     def recording(rng, speaker, num_samples, first=None):
         if first is not None:  # the target's segment
             targets.append(speaker)
-        return segment(rng, speaker, num_samples, first)
+        return segment_utterances(rng, speaker, num_samples, first)
 
-    bank.segment = recording
+    bank.segment_utterances = recording
     for balance in (False, True):
         targets.clear()
         mixtures = DominantTalkerMixtures(bank, 150, 1600, talker_probability=0.0, reverb_probability=0.0, balance_speakers=balance)
@@ -215,3 +215,36 @@ def test_balanced_speakers_and_speaker_held_out_validation(corpus):
     data.setup("fit")
     assert data.val_set.bank.speakers == ["dora"] and data.val_set.balance_speakers
     assert "dora" not in data.train_set.mixtures.bank.speakers
+
+
+def test_enrollment_is_other_utterances_of_the_target_and_leaves_the_mixtures_unchanged(corpus):
+    bank = UtteranceBank(corpus, "train")
+    used_by_item = []
+    segment_utterances = bank.segment_utterances
+
+    def recording(rng, speaker, num_samples, first=None):
+        wave, used = segment_utterances(rng, speaker, num_samples, first)
+        if first is not None:  # the target's segment
+            used_by_item.append((speaker, used))
+        return wave, used
+
+    bank.segment_utterances = recording
+    plain = DominantTalkerMixtures(bank, 6, 8000, talker_probability=1.0, reverb_probability=0.0, seed=3)
+    enrolled = DominantTalkerMixtures(bank, 6, 8000, talker_probability=1.0, reverb_probability=0.0, seed=3, enrollment_seconds=1.5)
+    for index in range(6):
+        item = plain[index]
+        assert "enrollment" not in item
+        used_by_item.clear()
+        with_enrollment = enrolled[index]
+        assert torch.equal(item["noisy"], with_enrollment["noisy"])
+        enrollment = with_enrollment["enrollment"]
+        assert enrollment.shape == (1, 24000) and enrollment.dtype == torch.float32
+        speaker, used = used_by_item[0]
+        starts = [i for i in bank.by_speaker[speaker] if torch.equal(enrollment[0, : len(bank.waves[i])], torch.from_numpy(bank.waves[i]))]
+        assert starts and not set(starts) & used  # a different utterance of the same speaker
+        assert not any(torch.equal(enrollment[0, : len(bank.waves[i])], torch.from_numpy(bank.waves[i])) for i in used)
+    with pytest.raises(ValueError, match="no utterance"):
+        bank.enrollment(np.random.default_rng(0), "anna", 100, set(bank.by_speaker["anna"]))
+    data = DominantTalkerDataModule(root=str(corpus), segment_seconds=0.5, num_train=2, num_val=2, val_speakers=["dora"], enrollment_seconds=1.0)
+    data.setup("fit")
+    assert data.val_set[0]["enrollment"].shape == (1, 16000) and data.train_set[0]["enrollment"].shape == (1, 16000)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
+
+from common.speech_synthesis import synthesise_speech
+from datamodules.real_speech import write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +52,22 @@ def test_merge_peers_copies_unmeasured_rows_of_the_same_mixtures(bench):
     assert merged["peers_from"]["systems"] == ["DeepFilterNet3"]
     with pytest.raises(ValueError, match="other mixtures"):
         bench.merge_peers({"mixtures": {**mixtures, "seed": 2}, "results": {}}, previous, "old.json")
+
+
+def test_enrollments_are_other_utterances_and_leave_the_mixtures_unchanged(bench, tmp_path):
+    rows = []
+    for s, speaker in enumerate(("eve", "finn")):  # two held-out speakers, four val prompts each
+        for u in range(4):
+            relative = f"wav/{speaker}/xx_prompt{u}.wav"
+            (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(tmp_path / relative), 0.3 * synthesise_speech(np.random.default_rng([s, u]), 6000, 16000), 16000, subtype="PCM_16")
+            rows.append({"path": relative, "package": "pkg", "speaker": speaker, "language": "xx", "licence": "CC0",
+                         "duration": "0.375", "band_limited": 0, "source_rate": 16000, "split": "val"})
+    write_manifest(tmp_path / "manifest.csv", rows)
+    plain = bench.held_out_mixtures(tmp_path, "talker", 2, 0.5)
+    enrolled = bench.held_out_mixtures(tmp_path, "talker", 2, 0.5, enrollment_seconds=0.5)
+    assert "enrollment" not in plain[0]
+    for a, b in zip(plain, enrolled):
+        assert torch.equal(a["noisy"], b["noisy"])
+        assert b["enrollment"].shape == b["other_enrollment"].shape == (8000,)
+        assert not torch.equal(b["enrollment"], b["other_enrollment"])

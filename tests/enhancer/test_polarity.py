@@ -30,7 +30,7 @@ PREVIOUS = DEFAULT_CHECKPOINT.parent / "dccrn_demo.pt"
 class IdentityMask(DCCRN):
     """A DCCRN whose mask is a large positive real number: ``tanh(|M|) = 1``, phase 0."""
 
-    def mask(self, spec: torch.Tensor) -> torch.Tensor:
+    def mask(self, spec: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return torch.full_like(spec, 50.0)
 
 
