@@ -39,6 +39,22 @@ class ExperimentCheckpoint(ModelCheckpoint):
             self.auto_insert_metric_name = False
         super().setup(trainer, pl_module, stage)
 
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` where Lightning did not: 2.6 writes it only beside a new top-k
+        checkpoint, so ``--ckpt_path last`` would resume from the best epoch, not the latest."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer) and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         recorded = state_dict.get("dirpath")
         if recorded and self.dirpath and os.path.realpath(recorded) == os.path.realpath(self.dirpath):
