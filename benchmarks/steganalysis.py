@@ -41,8 +41,14 @@ Protocol (the literature's, on the photo the platform serves):
 
    The JPEG-side statistics are also computed on the crops (``*_crops``), where the peers can be
    compared.
-8. Zhu-Net (``--zhunet-epochs`` > 0; off by default): the project's Zhu-Net (grey input) trained
-   on the decoded crops of the first split's training photos, test accuracy per epoch.
+8. Learned detector (``--zhunet-epochs`` > 0; off by default): the project's Zhu-Net (grey) on
+   the luma of the crops decompressed without rounding, for the first ``--zhunet-splits`` photo
+   splits of the FLD. ``--zhunet-val-photos`` photos of the training half validate (the rest
+   train), the test half is never seen; whole cover/stego pairs per mini-batch, the same random
+   8-aligned ``--zhunet-train-crop`` sub-crop, flip and quarter turn on both images of a pair;
+   Adamax, learning rate halved on a validation-loss plateau; the weights of the lowest validation
+   loss are tested, training stops after ``--zhunet-patience`` epochs without a lower one or at
+   ``--zhunet-epochs``. P_E of its decisions on the test photos' crops, and the training curve.
 
     python benchmarks/steganalysis.py [--photos-root data/real_photos --split heldout] [--features dctr gfr]
     python benchmarks/steganalysis.py --skimage --photos 4 --crops-per-photo 1 --modes "whatsapp 10 s" --splits 2
@@ -98,6 +104,14 @@ MODES = (
     # Other spreads at the same message, and the detectable maximum (one coefficient per bit).
     Mode("plain 10 s spread 1", None, 10.0, (("spread", 1),)),
     Mode("whatsapp 10 s spread 1", "whatsapp", 10.0, (("spread", 1),)),
+    # The change of a group shared by other powers of the cost (1: before 2026-12-02 evening), and a shallower move.
+    Mode("whatsapp 10 s cost^1", "whatsapp", 10.0, (("cost_exponent", 1.0),)),
+    Mode("whatsapp 10 s cost^2", "whatsapp", 10.0, (("cost_exponent", 2.0),)),
+    Mode("whatsapp 10 s cost^3", "whatsapp", 10.0, (("cost_exponent", 3.0),)),
+    Mode("whatsapp 10 s margin 0.45", "whatsapp", 10.0, (("margin", 0.45),)),
+    Mode("plain 10 s cost^1", None, 10.0, (("cost_exponent", 1.0),)),
+    # The whole capacity of the covert design (spread 16), whatever its length.
+    Mode("whatsapp full covert design", "whatsapp", None, (("spread", 16),)),
     Mode("whatsapp 10 s spread 2", "whatsapp", 10.0, (("spread", 2),)),
     Mode("whatsapp 10 s spread 4", "whatsapp", 10.0, (("spread", 4),)),
     Mode("whatsapp 10 s spread 8", "whatsapp", 10.0, (("spread", 8),)),
@@ -570,45 +584,160 @@ def mean_std(values: Sequence[float]) -> dict:
     return {"mean": float(np.mean(values)) if len(values) else None, "std": float(np.std(values)) if len(values) else None}
 
 
-def zhunet_accuracy(cover: list[bytes], stego: list[bytes], photo: np.ndarray, split: tuple[np.ndarray, np.ndarray],
-                    epochs: int, seed: int, batch_pairs: int = 8, lr: float = 1e-3) -> dict:
-    """Zhu-Net (grey) trained on the decoded training crop pairs with Adamax; test accuracy per epoch."""
+@dataclasses.dataclass(frozen=True)
+class ZhuNetSettings:
+    """How the learned detector is trained (:func:`zhunet_split`).
+
+    Attributes:
+        max_epochs: cap on the training epochs.
+        patience: stop after this many epochs without a lower validation loss.
+        val_photos: photos of each training half kept for validation (early stopping, model selection).
+        train_crop: side of the random 8-aligned sub-crops trained on (0: the whole crop); the
+            validation and test crops are always whole.
+        batch_pairs: cover/stego pairs per mini-batch (both images of a pair in the same batch).
+        lr: Adamax's initial learning rate (halved when the validation loss stalls for 3 epochs).
+        splits: how many of the FLD's photo splits are used (the first ones).
+    """
+
+    max_epochs: int
+    patience: int = 10
+    val_photos: int = 4
+    train_crop: int = 128
+    batch_pairs: int = 8
+    lr: float = 1e-3
+    splits: int = 2
+
+
+def decompress_luma(data: bytes) -> np.ndarray:
+    """The luma of JPEG bytes decompressed without rounding or clipping (dequantised DCT, inverse
+    DCT, +128), float32 ``(H, W)``: what a steganalyst computes from the file, with no rounding loss."""
+    from scipy.fft import idctn
+
+    jpeg = read_dct(data)
+    table = jpeg.qt[jpeg.quant_tbl_no[0]].astype(np.float64)
+    blocks = idctn(jpeg.Y * table, axes=(2, 3), norm="ortho") + 128.0
+    rows, cols = jpeg.Y.shape[:2]
+    return blocks.transpose(0, 2, 1, 3).reshape(8 * rows, 8 * cols).astype(np.float32)
+
+
+def augment_pair(cover: np.ndarray, stego: np.ndarray, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same random 8-aligned ``crop`` (0: whole), flip and quarter turn applied to a cover and its stego.
+
+    On images whose sides are multiples of 8 these keep the 8×8 JPEG grid on block boundaries.
+    """
+    if crop:
+        top = 8 * int(rng.integers((cover.shape[0] - crop) // 8 + 1))
+        left = 8 * int(rng.integers((cover.shape[1] - crop) // 8 + 1))
+        cover, stego = cover[top : top + crop, left : left + crop], stego[top : top + crop, left : left + crop]
+    if rng.integers(2):
+        cover, stego = cover[:, ::-1], stego[:, ::-1]
+    turns = int(rng.integers(4))
+    return np.rot90(cover, turns), np.rot90(stego, turns)
+
+
+def zhunet_inputs(luma: Sequence[np.ndarray]):
+    """Zhu-Net's ``(B, 3, H, W)`` float tensor for luma images in grey levels (the grey model's BT.601
+    weights sum to 1, so three equal channels give back the luma)."""
+    import torch
+
+    return torch.from_numpy(np.stack([np.ascontiguousarray(image) for image in luma]) / np.float32(255.0))[:, None].expand(-1, 3, -1, -1)
+
+
+def zhunet_scores(model, cover: Sequence[np.ndarray], stego: Sequence[np.ndarray], batch: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Stego-minus-cover logits of the cover and stego images (eval mode) and their mean cross-entropy."""
+    import torch
+
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for images in (cover, stego):
+            scores.append(torch.cat([model(zhunet_inputs(images[i : i + batch])) for i in range(0, len(images), batch)]))
+    logits = torch.cat(scores)
+    labels = torch.cat([torch.zeros(len(cover), dtype=torch.long), torch.ones(len(stego), dtype=torch.long)])
+    loss = float(torch.nn.functional.cross_entropy(logits, labels))
+    margin = (logits[:, 1] - logits[:, 0]).numpy()
+    return margin[: len(cover)], margin[len(cover) :], loss
+
+
+def zhunet_split(cover: Sequence[np.ndarray], stego: Sequence[np.ndarray], photo: np.ndarray, split: tuple[np.ndarray, np.ndarray],
+                 settings: ZhuNetSettings, seed: int) -> dict:
+    """Train Zhu-Net (grey) on the pairs of a split's training photos, test it on its test photos.
+
+    ``settings.val_photos`` seeded photos of the training half validate: the weights of the epoch
+    with the lowest validation loss are tested, and training stops after ``settings.patience``
+    epochs without a lower one (or at ``settings.max_epochs``). Each mini-batch holds whole
+    cover/stego pairs, augmented identically (:func:`augment_pair`); Adamax, the learning rate
+    halved after 3 epochs without a lower validation loss.
+
+    Returns:
+        test ``pe`` (argmax decisions), ``pe_min_threshold`` (over the logit margin),
+        ``test_accuracy``, the ``curve`` (epoch, train loss and accuracy, validation loss and
+        accuracy, learning rate, seconds), ``best_epoch``, ``epochs`` run and the photos used.
+    """
+    import copy
+
     import torch
 
     from steganography.models.zhunet import ZhuNet
 
-    def tensors(blobs: list[bytes]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([decode(data) for data in blobs])).permute(0, 3, 1, 2).float() / 255.0
+    rng = np.random.default_rng([seed, 18])
+    train_photos = np.asarray(split[0])
+    if not 0 < settings.val_photos < len(train_photos):
+        raise ValueError(f"cannot keep {settings.val_photos} of {len(train_photos)} training photos for validation")
+    val_photos = np.sort(rng.choice(train_photos, settings.val_photos, replace=False))
+    fit_photos = np.setdiff1d(train_photos, val_photos)
 
-    train, test = np.isin(photo, split[0]), np.isin(photo, split[1])
-    train_c, train_s = tensors([c for c, keep in zip(cover, train) if keep]), tensors([s for s, keep in zip(stego, train) if keep])
-    test_images = torch.cat([tensors([c for c, keep in zip(cover, test) if keep]), tensors([s for s, keep in zip(stego, test) if keep])])
-    test_labels = torch.cat([torch.zeros(int(test.sum()), dtype=torch.long), torch.ones(int(test.sum()), dtype=torch.long)])
+    def rows(photos: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(photo, photos))
+
+    fit, val, test = rows(fit_photos), rows(val_photos), rows(split[1])
+    if not (fit.size and val.size and test.size):
+        raise ValueError("every one of the training, validation and test photos needs crops")
     torch.manual_seed(seed)
     model = ZhuNet(colour="grey")
-    optimiser = torch.optim.Adamax(model.parameters(), lr=lr)
-    history = []
-    for epoch in range(epochs):
+    optimiser = torch.optim.Adamax(model.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=3)
+    batch = 2 * settings.batch_pairs
+    curve, best, best_state, started = [], None, None, time.perf_counter()
+    for epoch in range(1, settings.max_epochs + 1):
         model.train()
-        order, correct, total, losses = torch.randperm(len(train_c)), 0, 0, []
-        for start in range(0, len(order), batch_pairs):
-            chosen = order[start : start + batch_pairs]
-            images = torch.cat([train_c[chosen], train_s[chosen]])  # pairs in one batch
-            labels = torch.cat([torch.zeros(len(chosen), dtype=torch.long), torch.ones(len(chosen), dtype=torch.long)])
+        order, losses, correct = rng.permutation(fit), [], 0
+        for start in range(0, len(order), settings.batch_pairs):
+            pairs = [augment_pair(cover[i], stego[i], rng, settings.train_crop) for i in order[start : start + settings.batch_pairs]]
+            images = zhunet_inputs([c for c, _ in pairs] + [s for _, s in pairs])
+            labels = torch.cat([torch.zeros(len(pairs), dtype=torch.long), torch.ones(len(pairs), dtype=torch.long)])
             logits = model(images)
             loss = torch.nn.functional.cross_entropy(logits, labels)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            losses.append(loss.item())
+            losses.append(loss.item() * len(labels))
             correct += int((logits.argmax(1) == labels).sum())
-            total += len(labels)
-        model.eval()
-        with torch.no_grad():
-            predicted = torch.cat([model(test_images[i : i + 2 * batch_pairs]).argmax(1) for i in range(0, len(test_images), 2 * batch_pairs)])
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_accuracy": correct / max(total, 1),
-                        "test_accuracy": float((predicted == test_labels).float().mean())})
-    return {"epochs": history, "test_accuracy": history[-1]["test_accuracy"] if history else None}
+        cover_margin, stego_margin, val_loss = zhunet_scores(model, [cover[i] for i in val], [stego[i] for i in val], batch)
+        curve.append({"epoch": epoch, "train_loss": float(np.sum(losses) / (2 * len(fit))), "train_accuracy": correct / (2 * len(fit)),
+                      "val_loss": val_loss, "val_accuracy": 1.0 - pe_from_decisions(cover_margin, stego_margin),
+                      "lr": optimiser.param_groups[0]["lr"], "seconds": round(time.perf_counter() - started, 1)})
+        print(f"  Zhu-Net epoch {epoch}: {curve[-1]}", flush=True)
+        scheduler.step(val_loss)
+        if best is None or val_loss < curve[best - 1]["val_loss"]:
+            best, best_state = epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best >= settings.patience:
+            break
+    model.load_state_dict(best_state)
+    cover_margin, stego_margin, test_loss = zhunet_scores(model, [cover[i] for i in test], [stego[i] for i in test], batch)
+    pe = pe_from_decisions(cover_margin, stego_margin)
+    return {"pe": pe, "pe_min_threshold": pe_min_threshold(cover_margin, stego_margin), "test_accuracy": 1.0 - pe, "test_loss": test_loss,
+            "best_epoch": best, "epochs": len(curve), "curve": curve, "seconds": round(time.perf_counter() - started, 1),
+            "pairs": {"train": int(fit.size), "val": int(val.size), "test": int(test.size)},
+            "photos": {"train": fit_photos.tolist(), "val": val_photos.tolist(), "test": np.asarray(split[1]).tolist()}}
+
+
+def zhunet_errors(cover: Sequence[np.ndarray], stego: Sequence[np.ndarray], photo: np.ndarray,
+                  splits: list[tuple[np.ndarray, np.ndarray]], settings: ZhuNetSettings, seed: int) -> dict:
+    """:func:`zhunet_split` on the first ``settings.splits`` photo splits: P_E and test accuracy, mean ± std."""
+    runs = [zhunet_split(cover, stego, photo, split, settings, seed + number) for number, split in enumerate(splits[: settings.splits])]
+    return {"pe": mean_std([run["pe"] for run in runs]), "pe_min_threshold": mean_std([run["pe_min_threshold"] for run in runs]),
+            "test_accuracy": mean_std([run["test_accuracy"] for run in runs]), "pe_splits": [run["pe"] for run in runs], "runs": runs}
 
 
 # --------------------------------------------------------------------------- run
@@ -652,7 +781,7 @@ def summarise(photos: list[dict], args: argparse.Namespace, pool) -> dict:
         features[feature] = vectors
     cover_keyless = [photo["cover"]["keyless"] for photo in photos]
     cover_keyless_crops = [stats for photo in photos for stats in photo["cover"]["keyless_crops"]]
-    rows = {}
+    rows, luma = {}, {}
     for kind, name in variants:
         present = [i for i, photo in enumerate(photos) if "crops" in photo[f"{kind}s"].get(name, {})]
         entries = [photos[i][f"{kind}s"][name] for i in present]
@@ -686,9 +815,15 @@ def summarise(photos: list[dict], args: argparse.Namespace, pool) -> dict:
             started = time.perf_counter()
             row["detectors"][feature] = fld_errors(cover_x, stego_x, crop_photo[pair_rows], splits, args.seed, args.fld_d_sub, args.fld_learners, pool)
             print(f"{name}: FLD ensemble on {feature} in {time.perf_counter() - started:.0f} s, P_E {row['detectors'][feature]['pe']}", flush=True)
-        if args.zhunet_epochs > 0:
-            row["zhunet"] = zhunet_accuracy(paired_cover, stego_crops, crop_photo[pair_rows], splits[0], args.zhunet_epochs, args.seed)
-            print(f"{name}: Zhu-Net {row['zhunet']['epochs']}", flush=True)
+        if args.zhunet.max_epochs > 0:
+            for data in paired_cover + stego_crops:
+                if data not in luma:
+                    luma[data] = decompress_luma(data)
+            started = time.perf_counter()
+            row["zhunet"] = zhunet_errors([luma[data] for data in paired_cover], [luma[data] for data in stego_crops],
+                                          crop_photo[pair_rows], splits, args.zhunet, args.seed)
+            print(f"{name}: Zhu-Net in {time.perf_counter() - started:.0f} s, P_E {row['zhunet']['pe']} (splits {row['zhunet']['pe_splits']})",
+                  flush=True)
         rows[name] = row
     return {"splits": [{"train": [int(i) for i in train], "test": [int(i) for i in test]} for train, test in splits], "variants": rows}
 
@@ -699,10 +834,10 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def print_table(result: dict) -> None:
     features = result["settings"]["features"]
-    zhunet = result["settings"]["zhunet_epochs"] > 0
+    zhunet = result["settings"]["zhunet"]["max_epochs"] > 0
     pe_columns = "".join(f" P_E {feature.upper()} |" for feature in FEATURES)
     print(f"\n| mode | bits | bits per crop | bpnzac | PSNR dB (PNG / JPEG) |{pe_columns} lattice AUC (PNG / JPEG / crops) | "
-          f"histogram AUC | preamble AUC (PNG / JPEG / crops) |{' Zhu-Net acc |' if zhunet else ''}")
+          f"histogram AUC | preamble AUC (PNG / JPEG / crops) |{' P_E Zhu-Net |' if zhunet else ''}")
     print("| --- " * (10 + zhunet) + "|")
     for name, row in result["variants"].items():
         auc_ = row["keyless_auc"]
@@ -716,7 +851,7 @@ def print_table(result: dict) -> None:
             label, bits, psnr = f"{name} (bits of {row['reference']})", "–", f"– / {fmt(row['psnr_jpeg_crops'], 1)} (crops)"
         lattice = f"{fmt(auc_.get('lattice_png'))} / {fmt(auc_.get('lattice_jpeg'))} / {fmt(auc_.get('lattice_jpeg_crops'))}"
         preamble = f"{fmt(auc_.get('preamble_png'))} / {fmt(auc_.get('preamble_jpeg'))} / {fmt(auc_.get('preamble_jpeg_crops'))}"
-        tail = f" {fmt(row['zhunet']['test_accuracy'], 3)} |" if zhunet else ""
+        tail = f" {fmt(row['zhunet']['pe']['mean'], 3)} ± {fmt(row['zhunet']['pe']['std'], 3)} |" if zhunet else ""
         print(f"| {label} | {bits} | {row['bits_per_crop']:.0f} | {row['bpnzac']:.3f} | {psnr} |{pe} {lattice} | "
               f"{fmt(auc_.get('histogram_png'))} | {preamble} |{tail}")
     print("\nP_E: ½(P_FA + P_MD) of the FLD ensemble's majority vote on the held-out photos' crops, mean ± std over "
@@ -743,7 +878,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         help="FLD ensemble subspace size (default: searched, as in the literature; e.g. 800 for quick runs)")
     parser.add_argument("--fld-learners", type=automatic_or_int, default="automatic",
                         help="FLD ensemble base learners (default: until the OOB error settles, at most 500; e.g. 51 for quick runs)")
-    parser.add_argument("--zhunet-epochs", type=int, default=0, help="train Zhu-Net per mode for this many epochs (0: skip)")
+    parser.add_argument("--zhunet-epochs", type=int, default=0, help="learned detector: Zhu-Net per mode, at most this many epochs (0: skip)")
+    parser.add_argument("--zhunet-patience", type=int, default=10, help="stop after this many epochs without a lower validation loss")
+    parser.add_argument("--zhunet-splits", type=int, default=2, help="Zhu-Net on the first N photo splits")
+    parser.add_argument("--zhunet-val-photos", type=int, default=4, help="photos of each training half kept for validation")
+    parser.add_argument("--zhunet-train-crop", type=int, default=128, help="random 8-aligned sub-crop trained on (0: the whole crop)")
+    parser.add_argument("--zhunet-batch-pairs", type=int, default=8, help="cover/stego pairs per mini-batch")
+    parser.add_argument("--zhunet-lr", type=float, default=1e-3, help="Adamax's initial learning rate")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for Zhu-Net (default: torch's)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (photos, features)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--cache", type=Path, default=CACHE, help="feature cache folder")
@@ -751,6 +893,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.crop % CROP_ALIGN:
         parser.error(f"--crop must be a multiple of {CROP_ALIGN}")
+    if args.zhunet_train_crop % 8 or not 0 <= args.zhunet_train_crop <= args.crop:
+        parser.error("--zhunet-train-crop must be a multiple of 8 between 0 and --crop")
+    args.zhunet = ZhuNetSettings(args.zhunet_epochs, args.zhunet_patience, args.zhunet_val_photos, args.zhunet_train_crop,
+                                 args.zhunet_batch_pairs, args.zhunet_lr, min(args.zhunet_splits, args.splits))
+    if args.threads and args.zhunet_epochs > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     modes = select_modes(args.modes)
     args.mode_names = {mode.name for mode in modes}
     reference = {mode.name: mode for mode in MODES}.get(args.peer_reference)
@@ -776,7 +926,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {"cover_size": list(COVER_SIZE), "quality": args.quality, "subsampling": "4:2:0", "crop": args.crop,
                      "crops_per_photo": args.crops_per_photo, "splits": args.splits, "features": args.features,
                      "peers": args.peers, "peer_reference": args.peer_reference, "peer_max_alpha": PEER_MAX_ALPHA,
-                     "fld_d_sub": args.fld_d_sub, "fld_learners": args.fld_learners, "zhunet_epochs": args.zhunet_epochs,
+                     "fld_d_sub": args.fld_d_sub, "fld_learners": args.fld_learners, "zhunet": dataclasses.asdict(args.zhunet),
                      "seed": args.seed, "workers": args.workers,
                      "source": "scikit-image" if args.skimage else f"{os.path.relpath(args.photos_root, ROOT)} ({args.split})",
                      "modes": [dataclasses.asdict(mode) for mode in modes],
