@@ -485,25 +485,24 @@ def hide(
         if index is None:
             last = len(candidates) - 1
             raise _refusal(wave, codec_label(*candidates[last]), encoded_size(last), fitter, detectable_ok, *candidates[last])
-    name, rate = candidates[index]
-    label = codec_label(name, rate)
-    encoded_size(index)
-    data = encoded[index]
-    meta = container.AudioMeta(name, codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE), APP_CHANNELS)
-
-    def embed(initial_code: tuple[int, int] | None) -> pipeline.HideResult:
-        return pipeline.hide(
-            plan.cover, data, meta, secret, plan.embedder, plan.design_quality, bch_t,
-            channels=plan.channels, initial_code=initial_code, detectable_ok=detectable_ok, progress=progress,
-        )  # fmt: skip
-
-    try:
-        if quick:
-            result = embed(None)
-        else:
-            result = embed(tuple(fitter.fit(detectable_ok)[1:]) if bch_t is None else None)
-    except pipeline.CoverTooSmallError:
-        raise _refusal(wave, label, len(data), fitter, detectable_ok, name, rate) from None
+    code = None if quick or bch_t is not None else tuple(fitter.fit(detectable_ok)[1:])
+    while True:
+        name, rate = candidates[index]
+        encoded_size(index)
+        data = encoded[index]
+        meta = container.AudioMeta(name, codecs.encoded_sample_rate(name, SPEECH_SAMPLE_RATE), APP_CHANNELS)
+        try:
+            result = pipeline.hide(
+                plan.cover, data, meta, secret, plan.embedder, plan.design_quality, bch_t,
+                channels=plan.channels, initial_code=code, detectable_ok=detectable_ok, progress=progress,
+            )  # fmt: skip
+            break
+        except pipeline.CoverTooSmallError:
+            # At the limit the stego image's own check can ask for a code that no longer fits:
+            # with --codec auto the next smaller codec is tried.
+            if index + 1 >= len(candidates):
+                raise _refusal(wave, codec_label(name, rate), len(data), fitter, detectable_ok, name, rate) from None
+            index += 1
     return _outcome(plan, image, result, platform, name, rate, data, wave)
 
 

@@ -47,6 +47,26 @@ def test_hide_for_a_platform_checks_its_chains_and_crops(speech_like, telegram_h
     assert telegram_hide.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_auto_takes_the_next_codec_when_the_checked_image_asks_for_a_code_that_no_longer_fits(
+    speech_like, telegram_hide: api.HideOutcome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_hide, calls = pipeline.hide, []
+
+    def refused_at_the_limit_once(cover, audio, *args, **kwargs):
+        calls.append(len(audio))
+        if len(calls) == 1:  # as hide refuses when the stego image's own check needs a stronger code
+            raise pipeline.CoverTooSmallError("too long to hide covertly", len(audio) - 1, len(audio))
+        return real_hide(cover, audio, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "hide", refused_at_the_limit_once)
+    outcome = api.hide(textured_cover(0, 360, 480), speech_like(0.4), PASSPHRASE, platform="telegram", sample_rate=16000, detectable_ok=True)
+    first = api.AUTO_CODECS.index((telegram_hide.report.codec, telegram_hide.report.bitrate))
+    assert (outcome.report.codec, outcome.report.bitrate) == api.AUTO_CODECS[first + 1]
+    assert len(calls) == 2 and calls[1] <= calls[0]
+    revealed = api.reveal(outcome.image, PASSPHRASE)
+    assert revealed.codec == outcome.report.codec and len(revealed.audio_bytes) == outcome.report.audio_bytes == calls[1]
+
+
 def test_reveal_needs_only_the_image_and_the_passphrase(telegram_hide: api.HideOutcome) -> None:
     sent = api.reveal(telegram_hide.image, PASSPHRASE)
     assert sent.codec == telegram_hide.report.codec
