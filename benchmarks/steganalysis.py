@@ -95,6 +95,7 @@ from steganography.embedders.classical import (  # noqa: E402
 #: The stegavox modes measured (edit here; ``--modes`` picks by name).
 MODES = (
     # The application's covert default (spread 16) at several message lengths.
+    Mode("whatsapp 0 s (preamble and header only)", "whatsapp", 0.0),
     Mode("plain 1 s", None, 1.0),
     Mode("plain 4 s", None, 4.0),
     Mode("plain 10 s", None, 10.0),

@@ -65,7 +65,7 @@ def test_hide_stays_within_the_covert_capacity_unless_told_otherwise() -> None:
     embedder = ClassicalEmbedder(quality_target=75)
     capacity = embedder.capacity_bits(*cover.size)
     covert = pipeline.covert_capacity_bits(embedder, *cover.size)
-    assert covert == int(embedder.covert_fraction * capacity) and 0 < covert < capacity
+    assert covert == int(embedder.covert_fraction * capacity) and 0 < covert <= capacity
     meta = container.AudioMeta("codec2", 8000, 1)
     fit, t, m = pipeline.max_payload_bytes(embedder, cover, 75)
     most, t_most, m_most = pipeline.max_payload_bytes(embedder, cover, 75, detectable_ok=True)
