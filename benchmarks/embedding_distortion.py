@@ -15,13 +15,11 @@ ratio to the first variant, and the PSNR of the stego PNG.
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-import jpeglib
 import numpy as np
 from PIL import Image
 
@@ -30,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from conseal import juniward  # noqa: E402
 
-from benchmarks.steganalysis import make_cover  # noqa: E402
+from benchmarks.steganalysis import make_cover, read_dct  # noqa: E402
 from benchmarks.stego_modes import message_bits  # noqa: E402
+from common.platforms import jpeg_bytes  # noqa: E402
 from datamodules import real_photos  # noqa: E402
 from steganography.app import api  # noqa: E402
 from steganography.embedders import pipeline  # noqa: E402
@@ -48,16 +47,12 @@ VARIANTS = {
 
 
 def platform_jpeg(image: Image.Image, quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Luma DCT coefficients, luma table and decoded grey image of ``image`` saved at ``quality``."""
-    handle, path = tempfile.mkstemp(suffix=".jpg")
-    os.close(handle)
-    try:
-        image.save(path, "JPEG", quality=quality)
-        jpeg = jpeglib.read_dct(path)
-        grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
-        return jpeg.Y.copy(), jpeg.qt[0].copy(), grey
-    finally:
-        os.remove(path)
+    """Luma DCT coefficients, luma table and decoded grey image of the platform's JPEG of ``image``."""
+    data = jpeg_bytes(image, quality)
+    jpeg = read_dct(data)
+    with Image.open(io.BytesIO(data)) as decoded:
+        grey = np.asarray(decoded.convert("L"), dtype=np.float64)
+    return jpeg.Y.copy(), jpeg.qt[0].copy(), grey
 
 
 def main(argv: list[str] | None = None) -> dict:

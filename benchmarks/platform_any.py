@@ -548,6 +548,23 @@ def print_texture_tables(result: dict) -> None:
             print(f"| {label} | {part} | {psnr:.2f} | {flat:.2f} | {worst_text} | {hides} | {reveals} |")
 
 
+def update_report(path: Path, part: str, shared: dict, measured: dict) -> dict:
+    """Merge one part of a sweep (``tune``, ``held_out``, …) into the JSON report at ``path``: its
+    results with their date, command and host, beside the other parts already there."""
+    result = json.loads(path.read_text()) if path.exists() else {}
+    result |= shared | {
+        "long_side": TEXTURE_LONG_SIDE,
+        "flat_deviation": FLAT_DEVIATION,
+        f"{part}_date": datetime.date.today().isoformat(),
+        f"{part}_command": "python benchmarks/platform_any.py " + " ".join(sys.argv[1:]),
+        f"{part}_host": {"cpus": os.cpu_count(), "load": os.getloadavg()},
+        part: measured,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conditions", type=int, default=6, help="random unknown-platform draws per stego image")
@@ -563,41 +580,17 @@ def main() -> None:
     parser.add_argument("--adaptive", choices=("tune", "tune-report", "held-out"), help="only the strength-ladder sweep or a report")
     args = parser.parse_args()
     if args.adaptive:
-        path = args.output / "platform_any_adaptive.json"
-        result = json.loads(path.read_text()) if path.exists() else {}
         part = args.adaptive.replace("-", "_")
-        result |= {
-            "ladder": list(STRENGTH_LADDER),
-            "default_strength": DEFAULT_STRENGTH,
-            "long_side": TEXTURE_LONG_SIDE,
-            "flat_deviation": FLAT_DEVIATION,
-            f"{part}_date": datetime.date.today().isoformat(),
-            f"{part}_command": "python benchmarks/platform_any.py " + " ".join(sys.argv[1:]),
-            f"{part}_host": {"cpus": os.cpu_count(), "load": os.getloadavg()},
-            part: adaptive_tune() if part == "tune" else adaptive_report(
-                "heldout" if part == "held_out" else "tune", args.conditions, args.crops, args.covers
-            ),
-        }
-        args.output.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1))
-        print_adaptive_tables(result)
+        shared = {"ladder": list(STRENGTH_LADDER), "default_strength": DEFAULT_STRENGTH}
+        measured = adaptive_tune() if part == "tune" else adaptive_report(
+            "heldout" if part == "held_out" else "tune", args.conditions, args.crops, args.covers
+        )  # fmt: skip
+        print_adaptive_tables(update_report(args.output / "platform_any_adaptive.json", part, shared, measured))
         return
     if args.texture:
-        path = args.output / "platform_any_texture.json"
-        result = json.loads(path.read_text()) if path.exists() else {}
         part = args.texture.replace("-", "_")
-        result |= {
-            "default": texture_label(DEFAULT_TEXTURE),
-            "long_side": TEXTURE_LONG_SIDE,
-            "flat_deviation": FLAT_DEVIATION,
-            f"{part}_date": datetime.date.today().isoformat(),
-            f"{part}_command": "python benchmarks/platform_any.py " + " ".join(sys.argv[1:]),
-            f"{part}_host": {"cpus": os.cpu_count(), "load": os.getloadavg()},
-            part: texture_tune() if part == "tune" else texture_held_out(args.conditions, args.crops, args.covers),
-        }
-        args.output.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1))
-        print_texture_tables(result)
+        measured = texture_tune() if part == "tune" else texture_held_out(args.conditions, args.crops, args.covers)
+        print_texture_tables(update_report(args.output / "platform_any_texture.json", part, {"default": texture_label(DEFAULT_TEXTURE)}, measured))
         return
     with canonical_options(texture=DEFAULT_TEXTURE if args.texture_gain == "on" else None):
         run(args)

@@ -21,3 +21,13 @@ def test_canonical_options_and_recorded_strengths_hold_inside_the_block_only(loa
     assert embedder.strength == 1.2 and embedder.gentler() == [] and strengths == [1.2, 1.2]
     assert CanonicalINNEmbedder.__init__ is init and CanonicalINNEmbedder.embed is embed
     assert CanonicalINNEmbedder().strength == DEFAULT_STRENGTH and CanonicalINNEmbedder().gentler()
+
+
+def test_update_report_keeps_the_other_parts_of_the_report(load_benchmark, tmp_path) -> None:
+    bench = load_benchmark("platform_any")
+    path = tmp_path / "out" / "report.json"
+    bench.update_report(path, "tune", {"ladder": [1.0]}, {"rows": [1]})
+    result = bench.update_report(path, "held_out", {"ladder": [1.0, 1.2]}, {"rows": [2]})
+    assert result["tune"] == {"rows": [1]} and result["held_out"] == {"rows": [2]} and result["ladder"] == [1.0, 1.2]
+    assert {"tune_date", "tune_command", "held_out_host", "long_side"} <= set(result)
+    assert bench.json.loads(path.read_text()) == bench.json.loads(bench.json.dumps(result))
