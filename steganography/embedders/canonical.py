@@ -112,7 +112,13 @@ to 44.6 dB, where a faint mottle is still visible at 1:1. The worst raw bit-erro
 stego images over the checks rose from 4.9e-3 to 8.5e-3, within their codes (BCH t 40-56 instead
 of 16-42): every hide passed its checks and ``api.reveal`` returned the exact bytes after all 30
 channels (the checks, the worst case, one random draw) either way. ``hide`` took 20.9 s instead
-of 7.3 s (mean; four more probes; two shared cores).
+of 7.3 s (mean; four more probes; two shared cores). The probes embed the same bits into the same
+cover, so an embedding reuses the network's residual (before the strength) and the texture gain of
+a recent one (:data:`_RESIDUALS`, :data:`_TEXTURE_GAINS`; the same pixels): on a 1920×1080
+cover (``benchmarks/startup.py``'s, 5 s of speech: three probes reused) the embeddings of a
+``hide`` took 2.2 s instead of 3.5 s and the whole ``stegavox hide --platform any`` 0.93 of the
+time (2026-12-02, alternating runs); most of the rest is the checks' pilot search
+(:meth:`~CanonicalINNEmbedder.synchronise`).
 
 Bit ``k`` is the ``k``-th data cell of the row-major ``(C_m, S/s, S/s)`` message:
 every cell outside the pilot windows and the :data:`GUARD_CELLS` ring along the edges; capacity
@@ -123,7 +129,9 @@ the passphrase's embedding seed), so without the passphrase there is nothing to 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +236,41 @@ def _gaussian_blur(images: torch.Tensor, sigma: float, axis: int) -> torch.Tenso
 
 #: The texture gain of ``--platform any`` (see :class:`TextureGain`).
 DEFAULT_TEXTURE = TextureGain()
+
+
+class _Recent:
+    """The values of the ``size`` keys looked up most recently; older ones are computed again."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.values: dict[Hashable, torch.Tensor] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The value of ``key``, from ``compute()`` where it is not kept."""
+        value = self.values.pop(key, None)
+        if value is None:
+            value = compute()
+        self.values[key] = value  # the most recent last
+        while len(self.values) > self.size:
+            del self.values[next(iter(self.values))]
+        return value
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self.values.clear()
+
+
+#: The network's residual (before ``strength``) of the last two embeddings, by cover, message and
+#: network (the module itself: its weights are not changed in place): ``hide`` embeds one probe into
+#: a cover at several strengths, and may embed a frame between two of them.
+_RESIDUALS = _Recent(2)
+#: The texture gain of the cover embedded into last, by cover and gain.
+_TEXTURE_GAINS = _Recent(1)
+
+
+def _digest(array: np.ndarray) -> bytes:
+    """A digest of ``array``'s bytes (a changed cover or message is another key)."""
+    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=32).digest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,17 +399,28 @@ class CanonicalINNEmbedder(INNEmbedder):
         bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
         if bits.size > capacity:
             raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
+        rgb = cover.convert("RGB")
+        cover_key = (_digest(np.asarray(rgb)), rgb.size, self.grid, self.device)
         with self._inference():
             message = self._pilots()
             message[self.data_mask.to(self.device)] = self._data_signs(bits, capacity)
-            canonical = self._canonical(cover)
-            residual = self.strength * (self.hide_tensor(canonical, message[None]) - canonical)
-            image = pil_to_tensor(cover.convert("RGB")).unsqueeze(0).to(self.device)
+            residual = self.strength * self._residual(rgb, message, cover_key)
+            image = pil_to_tensor(rgb).unsqueeze(0).to(self.device)
             upsampled = F.interpolate(residual, size=image.shape[-2:], mode="bicubic", align_corners=False)
             if self.texture is not None:
-                upsampled *= self.texture(image, self.grid)
+                upsampled *= _TEXTURE_GAINS.get((*cover_key, self.texture), lambda: self.texture(image, self.grid))
             image += upsampled
         return tensor_to_pil(quantize_ste(image)[0].cpu())
+
+    def _residual(self, cover: Image.Image, message: torch.Tensor, cover_key: tuple) -> torch.Tensor:
+        """The network's residual ``(1, 3, S, S)`` (stego minus canonical cover, before ``strength``)
+        hiding ``message`` in the RGB ``cover``, kept for embeddings at other strengths (:data:`_RESIDUALS`)."""
+
+        def hidden() -> torch.Tensor:
+            canonical = self._canonical(cover)
+            return self.hide_tensor(canonical, message[None]) - canonical
+
+        return _RESIDUALS.get((*cover_key, self.hider, _digest(message.cpu().numpy())), hidden)
 
     def _data_signs(self, bits: np.ndarray, capacity: int) -> torch.Tensor:
         """``bits`` then seeded filler bits up to ``capacity``, as ±1 values on the device."""

@@ -1,7 +1,8 @@
 """CanonicalINNEmbedder: the grid layout (pilots, guard ring, capacity), keyed pilots, the exact
 resampling of a known crop back onto the grid, the texture gain (low on flat areas, deterministic),
-and — with the shipped model — exact round trips and recovery after an unknown downscale, crop and
-JPEG, with the sync finding the crop; ``hide`` picks the gentlest strength the message allows."""
+the work an embedding at another strength reuses, and — with the shipped model — exact round trips
+and recovery after an unknown downscale, crop and JPEG, with the sync finding the crop; ``hide``
+picks the gentlest strength the message allows."""
 
 from __future__ import annotations
 
@@ -159,6 +160,45 @@ def test_embed_is_a_pure_function_of_cover_bits_and_key(small_grid_checkpoint: P
     first = CanonicalINNEmbedder(small_grid_checkpoint).keyed(11).embed(cover, bits)
     again = CanonicalINNEmbedder(small_grid_checkpoint).keyed(11).embed(cover.copy(), bits.copy())
     assert np.array_equal(np.asarray(first), np.asarray(again))
+
+
+def test_an_embedding_at_another_strength_reuses_the_residual_and_gives_the_same_stego_image() -> None:
+    """Embedding one cover and message again at another strength (``hide``'s rungs) runs the
+    network once and gives the same pixels as a fresh start; a changed cover or a changed bit is
+    another embedding."""
+    from steganography.embedders import canonical
+
+    def forget() -> None:
+        canonical._RESIDUALS.clear()
+        canonical._TEXTURE_GAINS.clear()
+
+    embedder = CanonicalINNEmbedder(DEFAULT_CHECKPOINT).keyed(4)
+    runs, hide_tensor = [], embedder.hide_tensor
+
+    def counted(image: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        runs.append(image.shape)
+        return hide_tensor(image, message)
+
+    embedder.hide_tensor = counted  # the gentler copies share it
+    gentlest = embedder.gentler()[0]
+    cover = photo(640, 512, seed=3)
+    bits = np.random.default_rng(2).integers(0, 2, embedder.capacity_bits(*cover.size), dtype=np.uint8)
+    forget()
+    fresh = np.asarray(gentlest.embed(cover, bits))
+    forget()
+    strong = np.asarray(embedder.embed(cover, bits))
+    assert np.array_equal(np.asarray(gentlest.embed(cover, bits)), fresh) and len(runs) == 2
+    assert not np.array_equal(strong, fresh)
+    changed_cover, changed_bits = cover.copy(), bits.copy()
+    changed_cover.putpixel((320, 256), (0, 0, 0))
+    changed_bits[-1] ^= 1
+    for other_cover, other_bits in ((changed_cover, bits), (cover, changed_bits)):
+        forget()
+        expected = np.asarray(gentlest.embed(other_cover, other_bits))
+        forget()
+        embedder.embed(cover, bits)
+        runs.clear()
+        assert np.array_equal(np.asarray(gentlest.embed(other_cover, other_bits)), expected) and len(runs) == 1
 
 
 def test_shipped_model_round_trip_with_the_texture_gain_is_exact() -> None:
