@@ -126,14 +126,15 @@ def _decodable(errors: np.ndarray, capacity: int, t: int, m: int, rng: np.random
     if payload == 0:
         return False
     frame = container.frame_bits(payload, t, m)
-    header = errors[: container.HEADER_BITS].reshape(container.HEADER_REPETITIONS, -1)
-    if np.count_nonzero(header.sum(axis=0) * 2 > container.HEADER_REPETITIONS) > container.HEADER_CODE.t:
+    repetitions = container.header_repetitions(t, m)
+    header = errors[: container.header_bits(t, m)].reshape(repetitions, -1)
+    if np.count_nonzero(header.sum(axis=0) * 2 > repetitions) > container.HEADER_CODE.t:
         return False
     code = ecc.bch_code(t, m)
     full, rest = divmod(payload + crypto.TAG_BYTES, code.data_bytes_per_codeword)
     lengths = [code.codeword_bits] * full + ([8 * rest + code.ecc_bits] if rest else [])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    body = errors[container.HEADER_BITS : frame]
+    body = errors[container.header_bits(t, m) : frame]
     for _ in range(SCREEN_PERMUTATIONS):
         if np.add.reduceat(body[rng.permutation(body.size)].astype(np.int32), starts).max() > t:
             return False

@@ -43,6 +43,12 @@ VARIANTS = {
     "cost^3": {"cost_exponent": 3.0},
     "cost^1, margin 0.45": {"cost_exponent": 1.0, "margin": 0.45},
     "cost^2, margin 0.45": {"cost_exponent": 2.0, "margin": 0.45},
+    "cost^1.5, step x2": {"cost_exponent": 1.5, "step_multiple": 2.0},
+    "cost^1.5, step x3": {"cost_exponent": 1.5, "step_multiple": 3.0},
+    "cost^1.5, Q75 design, step x2": {"cost_exponent": 1.5, "quality_target": 75, "step_multiple": 2.0},
+    "cost^1.5, margin 0.45": {"cost_exponent": 1.5, "margin": 0.45},
+    "cost^1.5, step x2, margin 0.45": {"cost_exponent": 1.5, "step_multiple": 2.0, "margin": 0.45},
+    "cost^1.5, step x3, margin 0.4": {"cost_exponent": 1.5, "step_multiple": 3.0, "margin": 0.4},
 }
 
 
@@ -62,16 +68,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--platform", default="whatsapp", help="profile, or 'plain' for plain hide")
     parser.add_argument("--quality", type=int, default=75, help="the platform's JPEG quality")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="variants to compare (the first is the reference of the ratios)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "embedding_distortion.json")
     args = parser.parse_args(argv)
+    variants = {name: VARIANTS[name] for name in args.variants}
     platform = None if args.platform == "plain" else args.platform
     rows = [row for row in real_photos.read_manifest(args.photos_root) if row["split"] == args.split]
-    results: dict[str, list] = {name: [] for name in VARIANTS}
+    results: dict[str, list] = {name: [] for name in variants}
     for row in rows:
         plan = api.design(make_cover(real_photos.load_photo(args.photos_root, row).convert("RGB")), platform)
         cover_dct, table, cover_grey = platform_jpeg(plan.cover, args.quality)
         cost_up, cost_down = juniward.compute_cost_adjusted(cover_grey, cover_dct, table)
-        for name, options in VARIANTS.items():
+        for name, options in variants.items():
             design = {"quality_target": plan.embedder.quality_target, "step_multiple": plan.embedder.step_multiple}
             embedder = pipeline.make_embedder("classical", **(design | options)).keyed(7)
             count = message_bits(args.seconds, plan, embedder)
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "psnr": float(10 * np.log10(255**2 / np.mean(error**2))),
             })  # fmt: skip
         print(row["name"], "done", flush=True)
-    reference = results[next(iter(VARIANTS))]
+    reference = results[args.variants[0]]
     summary = {}
     for name, found in results.items():
         pairs = [(r, q) for r, q in zip(found, reference) if r and q]

@@ -2,9 +2,9 @@
 
 Each mode builds the embedder the application designs for a cover (``api.design``: plain
 ``hide`` for Q75, or a platform profile) and embeds as many channel bits as the application's
-frame for that message takes: ``seconds`` of Codec2 1200 bit/s, encrypted, BCH-coded with the
-code ``hide`` starts from for that cover (:func:`steganography.embedders.pipeline.probed_code`)
-behind the keyed header. The frame is whitened by a keystream, so random bits stand for it exactly; what the
+frame for that message takes, with the variant of the design ``hide`` would choose
+(:func:`steganography.embedders.pipeline.ladder`): ``seconds`` of Codec2 1200 bit/s, encrypted,
+BCH-coded with the code the probe of that cover allows, behind the keyed header. The frame is whitened by a keystream, so random bits stand for it exactly; what the
 detector sees depends only on how many bits are embedded and where. ``seconds=None`` fills the
 whole capacity. The application's post-embedding checks are skipped (they change nothing in the
 image unless the code is strengthened).
@@ -41,6 +41,18 @@ def message_bits(seconds: float, plan: api.Design, embedder: Embedder) -> int:
     return container.frame_bits(codec2_1200_bytes(seconds), t, m)
 
 
+def hidden_frame(seconds: float, plan: api.Design, embedder: Embedder) -> tuple[Embedder, int]:
+    """The variant of ``embedder`` that ``hide`` puts ``seconds`` of Codec2 1200 bit/s into
+    ``plan``'s cover with (the first of :func:`steganography.embedders.pipeline.ladder`), and the
+    channel bits of its frame (``embedder`` itself where the frame does not fit)."""
+    payload = codec2_1200_bytes(seconds)
+    limit = pipeline.covert_capacity_bits(embedder, *plan.cover.size)
+    code = pipeline.probed_code(embedder, plan.cover, plan.design_quality, plan.channels, limit)
+    if container.frame_bits(payload, *code) <= limit:
+        embedder, code = next(pipeline.ladder(embedder, plan.cover, payload, code, limit, plan.design_quality, plan.channels))
+    return embedder, container.frame_bits(payload, *code)
+
+
 @dataclasses.dataclass(frozen=True)
 class Mode:
     """One way ``stegavox`` hides a message: a platform design and a message length.
@@ -71,7 +83,10 @@ class Mode:
             embedder = pipeline.make_embedder("classical", **(design | dict(self.embedder_options)))
         embedder = embedder.keyed(seed)
         capacity = embedder.capacity_bits(*plan.cover.size)
-        count = capacity if self.seconds is None else message_bits(self.seconds, plan, embedder)
+        if self.seconds is None:
+            count = capacity
+        else:
+            embedder, count = hidden_frame(self.seconds, plan, embedder)
         if count > capacity:
             raise ValueError(f"{self.name}: {count} bits do not fit in {capacity}")
         bits = np.random.default_rng(seed).integers(0, 2, count, dtype=np.uint8)

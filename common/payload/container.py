@@ -1,8 +1,8 @@
 """The frame hidden in the image: a keyed, whitened header, then the BCH-coded ciphertext.
 
-Layout (format version 4), as channel bits::
+Layout (format version 5), as channel bits::
 
-    whiten( [permute_H(header codeword x HEADER_REPETITIONS)] [permute_B(BCH_t,m(AES-GCM(audio)))] )
+    whiten( [permute_H(header codeword x repetitions)] [permute_B(BCH_t,m(AES-GCM(audio)))] )
 
 Everything is keyed by the passphrase (:func:`common.payload.crypto.frame_keys`: one scrypt with
 a fixed public salt, computed once per process): ``permute_H`` and ``permute_B`` are keyed
@@ -15,9 +15,12 @@ the header copies and any unkeyed header parsing give what random bits give — 
 (:class:`~common.errors.PayloadUnrecoverableError`, after the same work: one key derivation and
 one header decoding attempt).
 
-The header is one codeword of a fixed strong code (t = 24 over GF(2^10)) sent
-:data:`HEADER_REPETITIONS` times; the receiver adds the copies' soft values before decoding, so it
-survives even when every single copy is uncorrectable. Its parameters are the AES-GCM associated
+The header is one codeword of a fixed strong code (t = 24 over GF(2^10): 3.4 % of its bits)
+sent once where the body's code corrects at most :data:`LIGHT_HEADER_ERROR_RATE` of its bits,
+else :data:`HEADER_REPETITIONS` times (:func:`header_repetitions`): a frame changes no
+more of the image than its channel needs. The receiver tries both lengths; with copies it adds
+their soft values before decoding, so the header survives even when every single copy is
+uncorrectable. Its parameters are the AES-GCM associated
 data of the audio, and salt and nonce are covered by the tag, so any change to the header fails.
 A body that BCH miscorrected fails AES-GCM (:class:`~common.errors.AuthenticationError`), which
 only a holder of the passphrase can reach.
@@ -37,9 +40,16 @@ from common.errors import PayloadNotFoundError, PayloadUnrecoverableError
 from common.payload import crypto
 from common.payload.ecc import DEFAULT_BCH_M, BCHCode, bch_code
 
-FORMAT_VERSION = 4
-HEADER_REPETITIONS = 3
+FORMAT_VERSION = 5
 HEADER_CODE = BCHCode(t=24, m=10)
+#: Copies of the header codeword where the body's code corrects more than
+#: :data:`LIGHT_HEADER_ERROR_RATE` of its bits (one copy otherwise).
+HEADER_REPETITIONS = 3
+#: The most errors per codeword bit a body code may be designed to correct (its ``t`` over
+#: ``2^m - 1``) for the frame to send one header copy. The code's ``t`` is about twice the bit-error
+#: rate it was chosen for (a 1e-6 codeword failure), so the one copy sees about 1 % errors at most
+#: and corrects 3.4 %.
+LIGHT_HEADER_ERROR_RATE = 0.02
 #: Least reliable bits flipped in every pattern when a body codeword needs soft decoding (Chase-2).
 CHASE_BITS = 6
 #: Codecs by their id in the header (append only: ids are part of the format).
@@ -48,8 +58,10 @@ CODEC_IDS = {"pcm16": 1, "flac": 2, "opus": 3, "codec2": 4}
 #: version, hiding method id, codec id, channels, sample rate, payload length, bch t, bch m
 _PARAMETERS = struct.Struct(">BBBBIIBB")
 HEADER_BYTES = _PARAMETERS.size + crypto.SALT_BYTES + crypto.NONCE_BYTES + crypto.TAG_BYTES
-#: Channel bits taken by the repeated header codeword.
-HEADER_BITS = HEADER_REPETITIONS * HEADER_CODE.encoded_bits(HEADER_BYTES)
+#: Channel bits of one header codeword: the shortest header.
+HEADER_CODEWORD_BITS = HEADER_CODE.encoded_bits(HEADER_BYTES)
+#: Channel bits of the longest header (:data:`HEADER_REPETITIONS` copies).
+HEADER_BITS = HEADER_REPETITIONS * HEADER_CODEWORD_BITS
 #: The one message for "no payload" and "another passphrase": they must not be told apart.
 NOT_FOUND_MESSAGE = (
     "no stegavox payload found for this passphrase "
@@ -153,6 +165,7 @@ class UnpackStats:
     header_errors: int
     codeword_errors: tuple[int, ...]
     frame_bits: int
+    header_bits: int
     #: The hiding method id recorded in the header (see :class:`Header`).
     method: int = 0
 
@@ -164,7 +177,7 @@ class UnpackStats:
     @property
     def estimated_ber(self) -> float:
         """Corrected errors of the body per body bit: the raw BER the payload went through."""
-        return self.body_errors / max(self.frame_bits - HEADER_BITS, 1)
+        return self.body_errors / max(self.frame_bits - self.header_bits, 1)
 
 
 @functools.lru_cache(maxsize=16)
@@ -202,28 +215,41 @@ def _unpermute(bits: np.ndarray, permutation: np.ndarray) -> np.ndarray:
     return restored
 
 
-def _header_permutation(passphrase: bytes) -> np.ndarray:
-    return keyed_permutation(crypto.frame_keys(passphrase).permutation + b"header", HEADER_BITS)
+def _header_permutation(passphrase: bytes, repetitions: int) -> np.ndarray:
+    return keyed_permutation(crypto.frame_keys(passphrase).permutation + b"header", repetitions * HEADER_CODEWORD_BITS)
 
 
 def _body_permutation(passphrase: bytes, length: int) -> np.ndarray:
     return keyed_permutation(crypto.frame_keys(passphrase).permutation + b"body", length)
 
 
+def header_repetitions(bch_t: int, bch_m: int = DEFAULT_BCH_M) -> int:
+    """Copies of the header codeword in a frame whose body has the BCH code ``(bch_t, bch_m)``:
+    one where that code corrects at most :data:`LIGHT_HEADER_ERROR_RATE` of a codeword's bits,
+    else :data:`HEADER_REPETITIONS`."""
+    return 1 if bch_t <= LIGHT_HEADER_ERROR_RATE * (2**bch_m - 1) else HEADER_REPETITIONS
+
+
+def header_bits(bch_t: int, bch_m: int = DEFAULT_BCH_M) -> int:
+    """Channel bits of the header of a frame whose body has the BCH code ``(bch_t, bch_m)``."""
+    return header_repetitions(bch_t, bch_m) * HEADER_CODEWORD_BITS
+
+
 def encode_header(header: Header, passphrase: bytes) -> np.ndarray:
-    """The repeated, permuted header codeword, :data:`HEADER_BITS` uint8 bits (not whitened)."""
-    copies = np.tile(HEADER_CODE.encode(header.to_bytes(passphrase)), HEADER_REPETITIONS)
-    return _permute(copies, _header_permutation(passphrase))
+    """The header codeword in its :func:`header_repetitions` copies, permuted (uint8 bits, not whitened)."""
+    repetitions = header_repetitions(header.bch_t, header.bch_m)
+    copies = np.tile(HEADER_CODE.encode(header.to_bytes(passphrase)), repetitions)
+    return _permute(copies, _header_permutation(passphrase, repetitions))
 
 
 def frame_bits(payload_bytes: int, bch_t: int, bch_m: int = DEFAULT_BCH_M) -> int:
     """Channel bits of the frame carrying ``payload_bytes`` bytes of audio file."""
-    return HEADER_BITS + bch_code(bch_t, bch_m).encoded_bits(payload_bytes + crypto.TAG_BYTES)
+    return header_bits(bch_t, bch_m) + bch_code(bch_t, bch_m).encoded_bits(payload_bytes + crypto.TAG_BYTES)
 
 
 def max_payload_bytes(capacity_bits: int, bch_t: int, bch_m: int = DEFAULT_BCH_M) -> int:
     """The largest audio file (bytes) whose frame fits in ``capacity_bits``; 0 if none does."""
-    ciphertext = bch_code(bch_t, bch_m).max_data_bytes(capacity_bits - HEADER_BITS)
+    ciphertext = bch_code(bch_t, bch_m).max_data_bytes(capacity_bits - header_bits(bch_t, bch_m))
     return max(ciphertext - crypto.TAG_BYTES, 0)
 
 
@@ -284,6 +310,9 @@ def _as_soft(bits: np.ndarray) -> np.ndarray:
 def read_header(bits: np.ndarray, passphrase: bytes) -> tuple[Header, int]:
     """The authenticated header at the start of ``bits`` and its corrected bit errors.
 
+    The header is read as one copy, then as :data:`HEADER_REPETITIONS` copies; a reading counts
+    if its tag checks and its body code asks for that many copies (:func:`header_repetitions`).
+
     Raises:
         PayloadNotFoundError: no header under this passphrase (:data:`NOT_FOUND_MESSAGE`;
             also for fewer than :data:`HEADER_BITS` bits, after the same work).
@@ -291,14 +320,19 @@ def read_header(bits: np.ndarray, passphrase: bytes) -> tuple[Header, int]:
     soft = _as_soft(bits)
     if len(soft) < HEADER_BITS:  # too few bits: still the same work and the same answer
         soft = np.concatenate([soft, np.zeros(HEADER_BITS - len(soft))])
-    header_soft = soft[:HEADER_BITS] * keystream_signs(passphrase, HEADER_BITS)
-    copies = _unpermute(header_soft, _header_permutation(passphrase))
-    combined = copies.reshape(HEADER_REPETITIONS, -1).sum(axis=0)
-    data, (errors,) = HEADER_CODE.decode_codewords(combined)
-    if errors < 0:  # not a codeword: checking a tag anyway keeps the work (and time) the same
-        data = bytes(HEADER_BYTES)
-    header = Header.from_bytes(data, passphrase)
-    return header, errors
+    for repetitions in (1, HEADER_REPETITIONS):
+        length = repetitions * HEADER_CODEWORD_BITS
+        copies = _unpermute(soft[:length] * keystream_signs(passphrase, length), _header_permutation(passphrase, repetitions))
+        data, (errors,) = HEADER_CODE.decode_codewords(copies.reshape(repetitions, -1).sum(axis=0))
+        if errors < 0:  # not a codeword: checking a tag anyway keeps the work (and time) the same
+            data = bytes(HEADER_BYTES)
+        try:
+            header = Header.from_bytes(data, passphrase)
+        except PayloadNotFoundError:
+            continue
+        if header_repetitions(header.bch_t, header.bch_m) == repetitions:
+            return header, errors
+    raise PayloadNotFoundError(NOT_FOUND_MESSAGE)
 
 
 def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, UnpackStats]:
@@ -323,13 +357,14 @@ def unpack(bits: np.ndarray, passphrase: bytes) -> tuple[bytes, AudioMeta, Unpac
     header, header_errors = read_header(soft, passphrase)
     code = bch_code(header.bch_t, header.bch_m)
     body_bits = code.encoded_bits(header.payload_bytes + crypto.TAG_BYTES)
-    total_bits = HEADER_BITS + body_bits
+    start = header_bits(header.bch_t, header.bch_m)
+    total_bits = start + body_bits
     if len(soft) < total_bits:
         raise PayloadUnrecoverableError(
             f"payload truncated: the frame needs {total_bits} bits but only {len(soft)} were extracted"
         )
-    signs = keystream_signs(passphrase, total_bits)[HEADER_BITS:]
-    body = _unpermute(soft[HEADER_BITS:total_bits] * signs, _body_permutation(passphrase, body_bits))
+    signs = keystream_signs(passphrase, total_bits)[start:]
+    body = _unpermute(soft[start:total_bits] * signs, _body_permutation(passphrase, body_bits))
     ciphertext, codeword_errors = code.decode(body, CHASE_BITS)
     audio = crypto.decrypt(header.salt, header.nonce, ciphertext, passphrase, header.associated_data)
-    return audio, header.meta, UnpackStats(header_errors, tuple(codeword_errors), total_bits, header.method)
+    return audio, header.meta, UnpackStats(header_errors, tuple(codeword_errors), total_bits, start, header.method)

@@ -15,7 +15,7 @@ and a random 12-byte nonce, so every message still gets a fresh key.
 Every passphrase goes through :func:`normalise_passphrase` (trailing line breaks removed, UTF-8
 text NFC-normalised), whether it comes from the command line's sources or the Python API, so the
 same visible passphrase gives the same key however it was typed. These parameters are part of
-container format version 4.
+container format version 5 (unchanged since format 4, whose name the KDF salt keeps).
 """
 
 from __future__ import annotations

@@ -450,7 +450,7 @@ def hide(
     if upper == 0:
         raise pipeline.CoverTooSmallError(
             f"cover too small: a {plan.cover.size[0]}x{plan.cover.size[1]} cover holds no payload "
-            f"(the frame header alone needs {container.HEADER_BITS} channel bits)",
+            f"(the frame header alone needs {container.HEADER_CODEWORD_BITS} channel bits)",
             0,
             0,
         )

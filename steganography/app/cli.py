@@ -290,7 +290,7 @@ def run_capacity(args: argparse.Namespace) -> int:
         f"maximum (detectable, --detectable-ok): {result['capacity_bits']} channel bits -> {result['bytes']} bytes"
     )
     if result["bytes"] == 0:
-        print(f"  holds nothing: the frame header alone needs {container.HEADER_BITS} channel bits")
+        print(f"  holds nothing: the frame header alone needs {container.HEADER_CODEWORD_BITS} channel bits")
         return 0
     print(f"  {'seconds of speech':<20} {'covert':>8} {'maximum':>8}")
     for label, seconds in result["seconds"].items():

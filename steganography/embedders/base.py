@@ -58,10 +58,17 @@ class Embedder(ABC):
         return self
 
     def gentler(self) -> list[Embedder]:
-        """Variants of this design that change the cover less and that the same receiver reads
-        (e.g. a weaker residual), gentlest first: ``hide`` uses the gentlest whose stronger code
-        still fits. None by default."""
+        """Variants of this design that may change the cover less and that the same receiver
+        reads (e.g. a weaker residual, a finer lattice), gentlest first: ``hide`` uses the one
+        whose frame (with the stronger code its probe asks for) fits with the least
+        :meth:`footprint`. None by default."""
         return []
+
+    def footprint(self, frame_bits: int) -> float:
+        """How much hiding a frame of ``frame_bits`` channel bits changes the cover, in units that
+        compare this design's :meth:`gentler` variants (not other designs): the frame's bits by
+        default."""
+        return float(frame_bits)
 
     def probe_cover(self, cover: Image.Image) -> Image.Image:
         """An image whose raw bit-error rates after recompression stand for ``cover``'s, used to

@@ -635,6 +635,23 @@ class ClassicalEmbedder(Embedder):
         maximal.spread = 1
         return maximal
 
+    def gentler(self) -> list[ClassicalEmbedder]:
+        """This design on each finer lattice, down to :data:`MIN_STEP_MULTIPLE` (in half steps),
+        finest first: less change per bit, more bit errors, so a stronger code."""
+        finer = []
+        for halves in range(round(2 * MIN_STEP_MULTIPLE), round(2 * self.step_multiple)):
+            variant = copy.copy(self)
+            variant.step_multiple = halves / 2
+            variant.steps = lattice_steps(self.quality_target, self.bits_per_block, variant.step_multiple)
+            finer.append(variant)
+        return finer
+
+    def footprint(self, frame_bits: int) -> float:
+        """Frame bits times the step multiple: each bit moves its projection by half a step on
+        average, so the JPEG levels a frame changes grow with both (on the tune photos, WhatsApp,
+        10 s: the J-UNIWARD distortion of step 2 was 0.885 of step 2.5's, this ratio 0.893)."""
+        return frame_bits * self.step_multiple
+
     def keyed(self, seed: int) -> ClassicalEmbedder:
         """A copy whose layout (preamble, and with the salt the payload's) is keyed by ``seed``."""
         keyed = copy.copy(self)

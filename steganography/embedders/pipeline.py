@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -329,11 +329,11 @@ def hide(
     bits, checked on their own).
 
     An embedder with gentler variants of itself (:meth:`~steganography.embedders.base.Embedder.gentler`,
-    e.g. the canonical hider's weaker residuals) hides with ``bch_t=None`` through the gentlest
-    whose probe-designed frame still fits (the next gentler one first, so that a message near the
-    capacity costs one probe of the cover, then a bisection), so that a short message changes the
-    photo less; where its checks call for a code that no longer fits, the next stronger variant
-    takes over, and the embedder as given comes last, as above.
+    e.g. the canonical hider's weaker residuals, the classical embedder's finer lattices) hides
+    with ``bch_t=None`` through the variant whose probe-designed frame fits with the least
+    :meth:`~steganography.embedders.base.Embedder.footprint` (:func:`ladder`), so that a short
+    message changes the photo less; where its checks call for a code that no longer fits, the
+    next variant in that order takes over (the embedder as given in any case).
 
     Args:
         cover: RGB cover image.
@@ -391,12 +391,39 @@ def hide(
         _embed_checked, cover, audio, meta, passphrase, bch_t=bch_t, limit=limit, covert=covert, qualities=qualities,
         channels=channels, quality_target=quality_target, detectable_ok=detectable_ok, progress=progress,
     )  # fmt: skip
-    # Gentler variants of the design, probed unkeyed as it is, the design itself last (a frame
-    # that does not fit it fits none of them).
-    gentle = bch_t is None and container.frame_bits(len(audio), t, m) <= limit
-    rungs = [*design.gentler(), design] if gentle else [design]
+    if bch_t is not None or container.frame_bits(len(audio), t, m) > limit:
+        return check(embedder, t, m)  # a frame that does not fit the design fits none of its variants
+    failure = None
+    for rung, code in ladder(design, cover, len(audio), (t, m), limit, quality_target, channels, progress):
+        try:
+            return check(rung.keyed(crypto.embedding_seed(passphrase)), *code)
+        except InputError as err:  # the stego image asked for a code that no longer fits: the next rung
+            failure = err if failure is None or rung is design else failure
+    raise failure
+
+
+def ladder(
+    design: Embedder,
+    cover: Image.Image,
+    payload_bytes: int,
+    code: tuple[int, int],
+    limit: int,
+    quality_target: int,
+    channels: list[Channel] | None = None,
+    progress: Progress = no_progress,
+) -> Iterator[tuple[Embedder, tuple[int, int]]]:
+    """The variants of ``design`` (:meth:`~steganography.embedders.base.Embedder.gentler`, then
+    itself) to hide a frame of ``payload_bytes`` with, in the order :func:`hide` tries them, each
+    with the code a probe of ``cover`` designs for it (``design``'s is ``code``).
+
+    Only variants whose frame fits in ``limit`` bits come, the least
+    :meth:`~steganography.embedders.base.Embedder.footprint` first (an unprobed one counted with
+    ``code``), ``design`` itself in any case. The gentlest variant that fits is found by probing the
+    next gentler one first (a message near the capacity costs one probe), then by bisection.
+    """
+    rungs = [*design.gentler(), design]
     top = len(rungs) - 1
-    codes: dict[int, tuple[int, int] | None] = {top: (t, m)}
+    codes: dict[int, tuple[int, int] | None] = {top: code}
 
     def fits(index: int) -> bool:
         """Whether the frame fits with the code a probe of rung ``index`` designs."""
@@ -405,21 +432,18 @@ def hide(
                 codes[index] = probed_code(rungs[index], cover, quality_target, channels, limit, progress)
             except InputError:  # no code copes with this rung's bit-error rate
                 codes[index] = None
-        return codes[index] is not None and container.frame_bits(len(audio), *codes[index]) <= limit
+        return codes[index] is not None and container.frame_bits(payload_bytes, *codes[index]) <= limit
 
-    # The next gentler rung first, so that a message near the capacity costs one probe; then a
-    # bisection for the gentlest rung that fits, which lies in [low, high].
+    def footprint(index: int) -> float:
+        return rungs[index].footprint(container.frame_bits(payload_bytes, *(codes.get(index) or code)))
+
     low, high = (0, top - 1) if top and fits(top - 1) else (top, top)
     while low < high:
         middle = (low + high) // 2
         low, high = (low, middle) if fits(middle) else (middle + 1, high)
-    for index in range(low, top):
-        if fits(index):
-            try:
-                return check(rungs[index].keyed(crypto.embedding_seed(passphrase)), *codes[index])
-            except InputError:  # the stego image asked for a code that no longer fits: a stronger rung
-                continue
-    return check(embedder, *codes[top])
+    for index in sorted(range(low, top + 1), key=footprint):
+        if index == top or fits(index):
+            yield rungs[index], codes[index]
 
 
 def _embed_checked(

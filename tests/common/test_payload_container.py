@@ -17,12 +17,15 @@ from common.payload.codecs import CODECS, decode_audio, encode_audio, encoded_sa
 from common.payload.container import (
     HEADER_BITS,
     HEADER_CODE,
+    HEADER_CODEWORD_BITS,
     HEADER_REPETITIONS,
     NOT_FOUND_MESSAGE,
     AudioMeta,
     Header,
     encode_header,
     frame_bits,
+    header_bits,
+    header_repetitions,
     max_payload_bytes,
     pack,
     read_header,
@@ -32,6 +35,8 @@ from common.payload.container import (
 from common.payload.ecc import bch_code
 
 PASSPHRASE = b"correct horse battery staple"
+#: A body code ``(t, m)`` correcting more than 2 % of its bits: its frame repeats the header.
+HEAVY_T, HEAVY_M = 30, 10
 
 
 @functools.cache
@@ -40,15 +45,15 @@ def sample_frame(bch_t: int = 8, bch_m: int = 13, size: int = 1500) -> tuple[byt
     return audio, pack(audio, AudioMeta("opus", 16000, 1), PASSPHRASE, bch_t, bch_m)
 
 
-def header_copies(frame: np.ndarray, passphrase: bytes = PASSPHRASE) -> np.ndarray:
-    """The de-whitened, un-permuted header copies ``(HEADER_REPETITIONS, codeword bits)``."""
-    plain = whiten(frame[:HEADER_BITS], passphrase)
-    return container._unpermute(plain, container._header_permutation(passphrase)).reshape(HEADER_REPETITIONS, -1)
+def header_copies(frame: np.ndarray, repetitions: int, passphrase: bytes = PASSPHRASE) -> np.ndarray:
+    """The de-whitened, un-permuted header copies ``(repetitions, codeword bits)``."""
+    plain = whiten(frame[: repetitions * HEADER_CODEWORD_BITS], passphrase)
+    return container._unpermute(plain, container._header_permutation(passphrase, repetitions)).reshape(repetitions, -1)
 
 
 def to_channel_header(copy_errors: np.ndarray, passphrase: bytes = PASSPHRASE) -> np.ndarray:
-    """Errors given per header copy ``(HEADER_REPETITIONS, bits)`` at their channel positions."""
-    return container._permute(copy_errors.reshape(-1), container._header_permutation(passphrase))
+    """Errors given per header copy ``(repetitions, bits)`` at their channel positions."""
+    return container._permute(copy_errors.reshape(-1), container._header_permutation(passphrase, len(copy_errors)))
 
 
 def body_errors(
@@ -56,12 +61,12 @@ def body_errors(
 ) -> np.ndarray:
     """``frame`` with ``per_codeword`` flips in every body codeword (before interleaving)."""
     code = bch_code(bch_t, bch_m)
-    errors = np.zeros(len(frame) - HEADER_BITS, dtype=np.uint8)
+    errors = np.zeros(len(frame) - header_bits(bch_t, bch_m), dtype=np.uint8)
     for start in range(0, len(errors), code.codeword_bits):
         length = min(code.codeword_bits, len(errors) - start)
         errors[start + rng.choice(length, per_codeword, replace=False)] = 1
     channel = container._permute(errors, container._body_permutation(PASSPHRASE, errors.size))
-    return frame ^ np.concatenate([np.zeros(HEADER_BITS, dtype=np.uint8), channel])
+    return frame ^ np.concatenate([np.zeros(header_bits(bch_t, bch_m), dtype=np.uint8), channel])
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -86,20 +91,38 @@ def test_capacity_arithmetic() -> None:
             fit = max_payload_bytes(capacity, t, m)
             assert frame_bits(fit + 1, t, m) > capacity
             assert fit == 0 or frame_bits(fit, t, m) <= capacity
-    assert max_payload_bytes(HEADER_BITS - 1, 8) == 0
+    assert max_payload_bytes(HEADER_CODEWORD_BITS - 1, 8) == 0 and max_payload_bytes(HEADER_BITS - 1, HEAVY_T, HEAVY_M) == 0
+
+
+def test_the_header_is_repeated_only_for_a_body_code_designed_for_many_errors() -> None:
+    # One copy up to 2 % of a body codeword's bits (t / (2^m - 1)), three above.
+    assert [header_repetitions(t, m) for t, m in ((2, 13), (64, 13), (64, 12))] == [1, 1, 1]
+    assert [header_repetitions(t, 11) for t in (40, 41)] == [1, HEADER_REPETITIONS]
+    assert [header_repetitions(t, 10) for t in (20, 21, HEAVY_T)] == [1, HEADER_REPETITIONS, HEADER_REPETITIONS]
+    for t, m in ((8, 13), (HEAVY_T, HEAVY_M)):
+        audio, frame = sample_frame(bch_t=t, bch_m=m)
+        assert len(frame) == frame_bits(len(audio), t, m) == header_bits(t, m) + bch_code(t, m).encoded_bits(len(audio) + 16)
+    # The single copy corrects its t = 24 errors.
+    audio, frame = sample_frame()
+    errors = np.zeros((1, HEADER_CODEWORD_BITS), dtype=np.uint8)
+    errors[0, np.random.default_rng(6).permutation(HEADER_CODEWORD_BITS)[: HEADER_CODE.t]] = 1
+    noisy = frame.copy()
+    noisy[:HEADER_CODEWORD_BITS] ^= to_channel_header(errors)
+    recovered, _, stats = unpack(noisy, PASSPHRASE)
+    assert recovered == audio and stats.header_errors == HEADER_CODE.t and stats.header_bits == HEADER_CODEWORD_BITS
 
 
 def test_corrects_t_body_errors_and_header_copies_each_beyond_repair() -> None:
-    audio, frame = sample_frame()
+    audio, frame = sample_frame(bch_t=HEAVY_T, bch_m=HEAVY_M)
     rng = np.random.default_rng(1)
-    noisy = body_errors(frame, 8, 13, 8, rng)
-    copy_bits = HEADER_BITS // HEADER_REPETITIONS
+    noisy = body_errors(frame, HEAVY_T, HEAVY_M, 8, rng)
+    copy_bits = HEADER_CODEWORD_BITS
     positions = rng.permutation(copy_bits)[: 40 * HEADER_REPETITIONS].reshape(HEADER_REPETITIONS, 40)
     copy_errors = np.zeros((HEADER_REPETITIONS, copy_bits), dtype=np.uint8)
     for copy, flips in enumerate(positions):  # 40 > t = 24 errors in every copy, never the same bit
         copy_errors[copy, flips] = 1
     noisy[:HEADER_BITS] ^= to_channel_header(copy_errors)
-    for copy in header_copies(noisy):
+    for copy in header_copies(noisy, HEADER_REPETITIONS):
         with pytest.raises(PayloadUnrecoverableError):
             HEADER_CODE.decode(copy)
     recovered, _, stats = unpack(noisy, PASSPHRASE)
@@ -145,24 +168,25 @@ def test_no_plain_magic_and_no_public_structure() -> None:
     assert len(frame) == len(again) == len(other)
     assert abs(np.mean(frame == other) - 0.5) < 0.02  # every bit, header included, is keyed
     # Same key: only the fixed parameters (13 of 57 header bytes) and the body's keystream repeat.
-    assert np.mean(frame[:HEADER_BITS] == again[:HEADER_BITS]) < 0.7
+    assert np.mean(frame[:HEADER_CODEWORD_BITS] == again[:HEADER_CODEWORD_BITS]) < 0.7
     assert b"SVOX" not in np.packbits(frame).tobytes()
     # Unkeyed, the three header copies of a frame agree like coin flips (they agreed on all bits).
-    public_copies = frame[:HEADER_BITS].reshape(HEADER_REPETITIONS, -1)
+    _, repeated = sample_frame(bch_t=HEAVY_T, bch_m=HEAVY_M)
+    public_copies = repeated[:HEADER_BITS].reshape(HEADER_REPETITIONS, -1)
     assert abs(np.mean(public_copies[0] == public_copies[1]) - 0.5) < 0.06
-    keyed = header_copies(frame)
+    keyed = header_copies(repeated, HEADER_REPETITIONS)
     assert (keyed == keyed[0]).all()
 
 
 def test_header_bits_look_like_coin_flips_over_many_frames() -> None:
     """Balance and copy agreement of the public header region over 200 frames: binomial(0.5)."""
     rng = np.random.default_rng(9)
-    copy_bits = HEADER_BITS // HEADER_REPETITIONS
+    copy_bits = HEADER_CODEWORD_BITS
     balance, agreement = [], []
     for index in range(200):
         audio = rng.bytes(int(rng.integers(10, 300)))
         meta = AudioMeta(str(rng.choice(["pcm16", "flac", "opus"])), 16000, 1)
-        frame = pack(audio, meta, b"passphrase %d" % (index % 4), int(rng.integers(2, 20)))
+        frame = pack(audio, meta, b"passphrase %d" % (index % 4), int(rng.integers(21, 40)), 10)  # repeated headers
         region = frame[:HEADER_BITS].astype(np.int64)
         balance.append(region.mean())
         copies = region.reshape(HEADER_REPETITIONS, copy_bits)
@@ -182,7 +206,7 @@ def test_too_many_errors_and_truncation() -> None:
     with pytest.raises(PayloadUnrecoverableError, match="truncated"):
         unpack(frame[:-1], PASSPHRASE)
     with pytest.raises(PayloadUnrecoverableError, match="truncated"):
-        unpack(frame[: HEADER_BITS - 1], PASSPHRASE)  # the copies still give the header
+        unpack(frame[: HEADER_CODEWORD_BITS + 1], PASSPHRASE)  # the header is whole
     with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload found for this passphrase"):
         unpack(frame[:100], PASSPHRASE)
     with pytest.raises(PayloadUnrecoverableError, match="no stegavox payload"):
@@ -194,7 +218,7 @@ def test_header_is_authenticated() -> None:
     header, _ = read_header(frame, PASSPHRASE)
     forged = dataclasses.replace(header, meta=AudioMeta("opus", 48000, 1))  # valid tag, other rate
     tampered = frame.copy()
-    tampered[:HEADER_BITS] = whiten(encode_header(forged, PASSPHRASE), PASSPHRASE)
+    tampered[:HEADER_CODEWORD_BITS] = whiten(encode_header(forged, PASSPHRASE), PASSPHRASE)
     with pytest.raises(AuthenticationError):
         unpack(tampered, PASSPHRASE)
     raw = bytearray(header.to_bytes(PASSPHRASE))

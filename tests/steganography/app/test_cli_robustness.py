@@ -248,13 +248,14 @@ def test_stego_bits_without_the_key_are_coin_flips_over_many_images(images: int)
     from steganography.embedders.classical import ClassicalEmbedder
 
     embedder = ClassicalEmbedder().maximal()  # small covers: one coefficient per bit
-    copy_bits = container.HEADER_BITS // container.HEADER_REPETITIONS
+    copy_bits = container.HEADER_CODEWORD_BITS
     rng = np.random.default_rng(12)
     z_balance, z_agreement, decoded = [], [], 0
     for index in range(images):
         cover = textured_cover(100 + index, 192, 256)
         audio = rng.bytes(int(rng.integers(20, 200)))
-        frame = container.pack(audio, container.AudioMeta("opus", 16000, 1), b"key %d" % (index % 3), 8)
+        # A body code for many errors (t = 30 of 1023 bits), so that the header is repeated.
+        frame = container.pack(audio, container.AudioMeta("opus", 16000, 1), b"key %d" % (index % 3), 30, 10)
         stego = embedder.embed(cover, frame)
         bits = (embedder.extract_soft(stego, frame.size) > 0).astype(np.int64)[: container.HEADER_BITS]
         assert np.array_equal(bits, frame[: container.HEADER_BITS])  # the extraction itself is exact

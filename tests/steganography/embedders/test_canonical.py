@@ -1,11 +1,13 @@
 """CanonicalINNEmbedder: the grid layout (pilots, guard ring, capacity), keyed pilots, the exact
 resampling of a known crop back onto the grid, the texture gain (low on flat areas, deterministic),
 the work an embedding at another strength reuses, and — with the shipped model — exact round trips
-and recovery after an unknown downscale, crop and JPEG, with the sync finding the crop; ``hide``
-picks the gentlest strength the message allows."""
+and recovery after an unknown downscale, crop and JPEG, with the sync finding the crop and its
+pilot search giving the exhaustive reference's results; ``hide`` picks the gentlest strength the
+message allows."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +115,76 @@ def test_shipped_model_survives_unknown_downscale_crop_and_jpeg() -> None:
     # Without the key there are no pilots to find and the bits are coin flips.
     unkeyed = CanonicalINNEmbedder(DEFAULT_CHECKPOINT).extract_soft(received, capacity)
     assert 0.4 < np.mean((unkeyed > 0) != bits) < 0.6
+
+
+def exhaustive_agreement_map(
+    embedder: CanonicalINNEmbedder, received: torch.Tensor, top: int, left: int, side: int, phases: list[tuple[int, int]]
+) -> torch.Tensor:
+    """The reference :meth:`CanonicalINNEmbedder._agreement_map`: the network's reveal per
+    phase, then every shift of that phase one at a time."""
+    block, cells, reach = embedder.hider.block_size, side // embedder.hider.block_size, embedder.reach
+    patch = side + 2 * reach
+    agreement = torch.full((2 * reach, 2 * reach), float("nan"))
+    padded = F.pad(received, (reach + block,) * 4, mode="replicate")
+    patches = [padded[0, :, top + block + py : top + block + py + patch, left + block + px : left + block + px + patch] for py, px in phases]
+    revealed = torch.sign(embedder.hider.reveal(torch.stack(patches)))
+    pilots = embedder._pilots()[:, top // block : top // block + cells, left // block : left // block + cells]
+    for index, (py, px) in enumerate(phases):
+        for qy in range(2 * reach // block):
+            for qx in range(2 * reach // block):
+                read = revealed[index, :, qy : qy + cells, qx : qx + cells]
+                agreement[py + block * qy, px + block * qx] = (read == pilots).float().mean()
+    return agreement
+
+
+def exhaustive(embedder: CanonicalINNEmbedder) -> CanonicalINNEmbedder:
+    """A copy of ``embedder`` whose sync runs :func:`exhaustive_agreement_map`."""
+    reference = embedder.keyed(embedder.seed)
+    reference._agreement_map = functools.partial(exhaustive_agreement_map, reference)
+    return reference
+
+
+def assert_same_map(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal bit for bit, NaN (shifts not searched) where the other is NaN."""
+    assert torch.equal(actual.isnan(), expected.isnan()) and torch.equal(actual.nan_to_num(), expected.nan_to_num())
+
+
+def test_the_pilot_search_reveals_and_scores_exactly_like_the_reference(small_grid_checkpoint: Path) -> None:
+    embedder = CanonicalINNEmbedder(small_grid_checkpoint).keyed(2)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in embedder.hider.parameters():  # the zero-initialised output convolutions reveal nothing
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    received = torch.rand(1, 3, 256, 256)
+    with embedder._inference():
+        for top, left, side, phases in ((24, 24, 64, [(0, 0), (3, 5), (7, 7)]), (200, 40, 32, [(py, px) for py in range(8) for px in range(8)])):
+            actual = embedder._agreement_map(received, top, left, side, phases)
+            assert_same_map(actual, exhaustive_agreement_map(embedder, received, top, left, side, phases))
+            assert int(actual.isnan().sum()) == 32 * 32 - 16 * len(phases) and 0 < actual.nanmean() < 1
+
+
+def test_shipped_model_pilot_search_finds_what_the_exhaustive_reference_finds() -> None:
+    """After resizes, crops and JPEGs (and under another key, where there is nothing to find) the
+    sync gives the grid map, bit for bit, that it gives with the reference agreement map; the
+    full-window search on every shift too."""
+    embedder = CanonicalINNEmbedder(DEFAULT_CHECKPOINT).keyed(5)
+    cover = photo(1280, 960, seed=4)
+    stego = embedder.embed(cover, np.random.default_rng(5).integers(0, 2, embedder.capacity_bits(*cover.size), dtype=np.uint8))
+    channels = [
+        platforms.Channel((75,), crop=(25, 0, 0, 24), long_side=1000),
+        platforms.Channel((90, 70), crop=(7, 3, 11, 0), long_side=700),
+        platforms.Channel((85,), crop=(0, 30, 28, 0), long_side=1500),
+    ]
+    with embedder._inference():
+        for channel in channels:
+            received = embedder._canonical(channel.apply(stego))
+            assert embedder.synchronise(received) == exhaustive(embedder).synchronise(received) != GridMap()
+        other_key = embedder.keyed(6)
+        assert other_key.synchronise(received) == exhaustive(other_key).synchronise(received)
+        every_phase = [(py, px) for py in range(8) for px in range(8)]
+        top, left = embedder.windows()[1]
+        expected = exhaustive_agreement_map(embedder, received, top, left, PILOT_WINDOW, every_phase)
+        assert_same_map(embedder._agreement_map(received, top, left, PILOT_WINDOW, every_phase), expected)
 
 
 def test_registered_for_the_application() -> None:

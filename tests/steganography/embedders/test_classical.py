@@ -324,6 +324,22 @@ def test_the_default_design_is_spread_and_its_maximal_variant_is_not() -> None:
     assert covert.capacity_bits(1600, 1200) == maximal.capacity_bits(1600, 1200) // DEFAULT_SPREAD
 
 
+def test_finer_lattices_are_gentler_variants_the_receiver_reads() -> None:
+    design = ClassicalEmbedder(quality_target=70, step_multiple=3.0).keyed(9)
+    finer = design.gentler()
+    assert [variant.step_multiple for variant in finer] == [2.0, 2.5] and design.step_multiple == 3.0
+    assert ClassicalEmbedder(step_multiple=2.0).gentler() == []
+    for variant in finer:
+        assert variant.seed == 9 and variant.spread == design.spread
+        np.testing.assert_array_equal(variant.steps, ClassicalEmbedder(quality_target=70, step_multiple=variant.step_multiple).steps)
+    # Frame bits times the step: a finer lattice pays for its stronger code.
+    assert finer[0].footprint(1000) == 2000 < design.footprint(700) == 2100
+    cover = textured_cover(4)
+    bits = random_bits(200, 4)
+    stego = jpeg_roundtrip(finer[0].embed(cover, bits), 80)
+    np.testing.assert_array_equal(design.extract(stego, bits.size), bits)  # the step is in the preamble
+
+
 def test_fast_grid_search_equals_reading_every_origin() -> None:
     """find_grid reads all origins at once and reads exactly only where a preamble may be: the
     answer must be that of reading every origin exactly (the search as it was)."""

@@ -107,3 +107,25 @@ def test_a_frame_at_the_limit_is_redrawn_before_it_is_refused(monkeypatch: pytes
     result = pipeline.hide(cover, audio, meta, b"key", embedder, 75, initial_code=(t, m), detectable_ok=True)
     assert (result.bch_t, result.bch_m) == (t, m) and len(draws) == 2 and not np.array_equal(*draws)
     assert pipeline.reveal(result.stego, b"key", embedder)[0] == audio
+
+
+def test_the_ladder_tries_the_variants_whose_frame_fits_least_footprint_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datamodules.synthetic import textured_cover
+
+    design = ClassicalEmbedder(quality_target=70, step_multiple=3.0)
+    cover = textured_cover(5, 640, 640)
+    limit = pipeline.covert_capacity_bits(design, *cover.size)
+    code = pipeline.probed_code(design, cover, 70, floor_bits=limit)
+    payload = 20
+
+    def order() -> list[float]:
+        rungs = list(pipeline.ladder(design, cover, payload, code, limit, 70))
+        for rung, rung_code in rungs:
+            assert container.frame_bits(payload, *rung_code) <= limit
+        footprints = [rung.footprint(container.frame_bits(payload, *rung_code)) for rung, rung_code in rungs]
+        assert footprints == sorted(footprints) and any(rung is design for rung, _ in rungs)
+        return [rung.step_multiple for rung, _ in rungs]
+
+    assert order() == [2.0, 2.5, 3.0]  # a short frame: the finest lattice changes the least
+    monkeypatch.setattr(ClassicalEmbedder, "footprint", lambda self, bits: -self.step_multiple)
+    assert order() == [3.0, 2.5, 2.0]
