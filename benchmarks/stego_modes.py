@@ -41,14 +41,15 @@ def message_bits(seconds: float, plan: api.Design, embedder: Embedder) -> int:
     return container.frame_bits(codec2_1200_bytes(seconds), t, m)
 
 
-def hidden_frame(seconds: float, plan: api.Design, embedder: Embedder) -> tuple[Embedder, int]:
+def hidden_frame(seconds: float, plan: api.Design, embedder: Embedder, ladder: bool = True) -> tuple[Embedder, int]:
     """The variant of ``embedder`` that ``hide`` puts ``seconds`` of Codec2 1200 bit/s into
-    ``plan``'s cover with (the first of :func:`steganography.embedders.pipeline.ladder`), and the
-    channel bits of its frame (``embedder`` itself where the frame does not fit)."""
+    ``plan``'s cover with (the first of :func:`steganography.embedders.pipeline.ladder`; without
+    ``ladder``, or where the frame does not fit, ``embedder`` itself), and the channel bits of its
+    frame."""
     payload = codec2_1200_bytes(seconds)
     limit = pipeline.covert_capacity_bits(embedder, *plan.cover.size)
     code = pipeline.probed_code(embedder, plan.cover, plan.design_quality, plan.channels, limit)
-    if container.frame_bits(payload, *code) <= limit:
+    if ladder and container.frame_bits(payload, *code) <= limit:
         embedder, code = next(pipeline.ladder(embedder, plan.cover, payload, code, limit, plan.design_quality, plan.channels))
     return embedder, container.frame_bits(payload, *code)
 
@@ -63,12 +64,14 @@ class Mode:
         seconds: speech length (Codec2 1200 bit/s); ``None``: the whole capacity.
         embedder_options: settings of the classical embedder that override the application's
             design (e.g. ``(("spread", 4),)``), for comparing designs.
+        ladder: whether the design's gentler variants are tried, as ``hide`` does.
     """
 
     name: str
     platform: str | None
     seconds: float | None
     embedder_options: tuple[tuple[str, object], ...] = ()
+    ladder: bool = True
 
     def stego(self, cover: Image.Image, seed: int) -> tuple[Image.Image, int]:
         """The image the sender uploads for ``cover``, and how many channel bits it carries.
@@ -86,7 +89,7 @@ class Mode:
         if self.seconds is None:
             count = capacity
         else:
-            embedder, count = hidden_frame(self.seconds, plan, embedder)
+            embedder, count = hidden_frame(self.seconds, plan, embedder, self.ladder)
         if count > capacity:
             raise ValueError(f"{self.name}: {count} bits do not fit in {capacity}")
         bits = np.random.default_rng(seed).integers(0, 2, count, dtype=np.uint8)
