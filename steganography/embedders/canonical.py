@@ -118,9 +118,11 @@ a recent one (:data:`_RESIDUALS`, :data:`_TEXTURE_GAINS`; the same pixels): on a
 cover (``benchmarks/startup.py``'s, 5 s of speech: three probes reused) the embeddings of a
 ``hide`` took 2.2 s instead of 3.5 s and the whole ``stegavox hide --platform any`` 0.93 of the
 time (2026-12-02, alternating runs); most of the rest is the checks' pilot search
-(:meth:`~CanonicalINNEmbedder.synchronise`: 64 network passes per searched window). Its passes
-skip the work only the cover branch needs and its scores are computed in one go, bit for bit as
-before: the search took 0.80 of the time and the whole ``hide`` 0.90 (2026-12-02, alternating runs).
+(:meth:`~CanonicalINNEmbedder.synchronise`: 64 network passes per searched window). The
+network's reveal skips the work only the cover branch needs
+(:meth:`~steganography.models.inn.InvertibleHider.reveal`) and the search scores every shift in
+one go, bit for bit as before: the search took 0.80 of the time and the whole ``hide`` 0.90
+(2026-12-02, alternating runs).
 
 Bit ``k`` is the ``k``-th data cell of the row-major ``(C_m, S/s, S/s)`` message:
 every cell outside the pilot windows and the :data:`GUARD_CELLS` ring along the edges; capacity
