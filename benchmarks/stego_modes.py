@@ -35,10 +35,8 @@ def codec2_1200_bytes(seconds: float) -> int:
 
 def message_bits(seconds: float, plan: api.Design, embedder: Embedder) -> int:
     """Channel bits of the frame ``hide`` makes of ``seconds`` of Codec2 1200 bit/s for ``plan``'s
-    cover with ``embedder``: BCH-coded with the code its probe of the cover allows."""
-    floor_bits = pipeline.covert_capacity_bits(embedder, *plan.cover.size)
-    t, m = pipeline.probed_code(embedder, plan.cover, plan.design_quality, plan.channels, floor_bits)
-    return container.frame_bits(codec2_1200_bytes(seconds), t, m)
+    cover with ``embedder`` itself: BCH-coded with the code its probe of the cover allows."""
+    return hidden_frame(seconds, plan, embedder, ladder=False)[1]
 
 
 def hidden_frame(seconds: float, plan: api.Design, embedder: Embedder, ladder: bool = True) -> tuple[Embedder, int]:

@@ -133,9 +133,7 @@ the passphrase's embedding seed), so without the passphrase there is nothing to 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +142,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from common.image import pil_to_tensor, tensor_to_pil
+from common.recent import RecentValues, digest
 from steganography.embedders.inn import INNEmbedder
 from steganography.models.channel import quantize_ste
 from steganography.models.platform_channel import resize
@@ -242,39 +241,12 @@ def _gaussian_blur(images: torch.Tensor, sigma: float, axis: int) -> torch.Tenso
 DEFAULT_TEXTURE = TextureGain()
 
 
-class _Recent:
-    """The values of the ``size`` keys looked up most recently; older ones are computed again."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.values: dict[Hashable, torch.Tensor] = {}
-
-    def get(self, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """The value of ``key``, from ``compute()`` where it is not kept."""
-        value = self.values.pop(key, None)
-        if value is None:
-            value = compute()
-        self.values[key] = value  # the most recent last
-        while len(self.values) > self.size:
-            del self.values[next(iter(self.values))]
-        return value
-
-    def clear(self) -> None:
-        """Forget every value."""
-        self.values.clear()
-
-
 #: The network's residual (before ``strength``) of the last two embeddings, by cover, message and
 #: network (the module itself: its weights are not changed in place): ``hide`` embeds one probe into
 #: a cover at several strengths, and may embed a frame between two of them.
-_RESIDUALS = _Recent(2)
+_RESIDUALS = RecentValues(2)
 #: The texture gain of the cover embedded into last, by cover and gain.
-_TEXTURE_GAINS = _Recent(1)
-
-
-def _digest(array: np.ndarray) -> bytes:
-    """A digest of ``array``'s bytes (a changed cover or message is another key)."""
-    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=32).digest()
+_TEXTURE_GAINS = RecentValues(1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -408,7 +380,7 @@ class CanonicalINNEmbedder(INNEmbedder):
         if bits.size > capacity:
             raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
         rgb = cover.convert("RGB")
-        cover_key = (_digest(np.asarray(rgb)), rgb.size, self.grid, self.device)
+        cover_key = (digest(np.asarray(rgb)), rgb.size, self.grid, self.device)
         with self._inference():
             message = self._pilots()
             message[self.data_mask.to(self.device)] = self._data_signs(bits, capacity)
@@ -428,7 +400,7 @@ class CanonicalINNEmbedder(INNEmbedder):
             canonical = self._canonical(cover)
             return self.hide_tensor(canonical, message[None]) - canonical
 
-        return _RESIDUALS.get((*cover_key, self.hider, _digest(message.cpu().numpy())), hidden)
+        return _RESIDUALS.get((*cover_key, self.hider, digest(message.cpu().numpy())), hidden)
 
     def _data_signs(self, bits: np.ndarray, capacity: int) -> torch.Tensor:
         """``bits`` then seeded filler bits up to ``capacity``, as ±1 values on the device."""

@@ -55,6 +55,7 @@ import hashlib
 import numpy as np
 from PIL import Image
 
+from common import recent
 from common.payload.ecc import interleaver_permutation
 from common.settings import JPEG_QUALITY_TARGET
 from steganography.embedders.base import Embedder
@@ -531,22 +532,14 @@ class _CoverWork:
 
 
 #: The :class:`_CoverWork` of the cover embedded into last (by pixel digest and grid).
-_COVER_WORK: dict[tuple, _CoverWork] = {}
-_COVER_WORK_SIZE = 1
+_COVER_WORK = recent.RecentValues(1)
 
 
 def _cover_work(cover: Image.Image, cols: int, rows: int) -> _CoverWork:
     """The (cached) :class:`_CoverWork` of ``cover`` on a ``cols`` x ``rows`` grid, found by a
     digest of its pixels (a changed image is another cover)."""
     pixels = np.asarray(cover if cover.mode == "RGB" else cover.convert("RGB"))
-    key = (hashlib.blake2b(pixels.tobytes(), digest_size=32).digest(), pixels.shape, cols, rows)
-    work = _COVER_WORK.pop(key, None)
-    if work is None:
-        work = _CoverWork(pixels.astype(np.float32), cols, rows)
-    _COVER_WORK[key] = work  # the most recent last
-    while len(_COVER_WORK) > _COVER_WORK_SIZE:
-        del _COVER_WORK[next(iter(_COVER_WORK))]
-    return work
+    return _COVER_WORK.get((recent.digest(pixels), pixels.shape, cols, rows), lambda: _CoverWork(pixels.astype(np.float32), cols, rows))
 
 
 class ClassicalEmbedder(Embedder):
