@@ -49,6 +49,9 @@ VARIANTS = {
     "cost^1.5, margin 0.45": {"cost_exponent": 1.5, "margin": 0.45},
     "cost^1.5, step x2, margin 0.45": {"cost_exponent": 1.5, "step_multiple": 2.0, "margin": 0.45},
     "cost^1.5, step x3, margin 0.4": {"cost_exponent": 1.5, "step_multiple": 3.0, "margin": 0.4},
+    "cost^1.5, margin 0.4": {"cost_exponent": 1.5, "margin": 0.4},
+    "cost^1.5, margin 0.3": {"cost_exponent": 1.5, "margin": 0.3},
+    "cost^1.5, step x3, margin 0.3": {"cost_exponent": 1.5, "step_multiple": 3.0, "margin": 0.3},
 }
 
 

@@ -20,10 +20,12 @@ documented error, and a returned payload with wrong bytes is counted separately 
 0). Seconds of speech per codec and bitrate are those of the code hide chose (the capacity it
 would accept for this cover with that code), from the measured size model of each codec.
 
-    python benchmarks/platforms.py [--profiles whatsapp signal] [--covers 10] [--seconds 20] [--detectable-ok] [--output DIR]
+    python benchmarks/platforms.py [--profiles whatsapp signal] [--covers 10] [--seconds 20] [--detectable-ok] [--crop-robust] [--output DIR]
 
 The default since 2026-12-02 is the covert design (``hide`` without ``--detectable-ok``): speech
-longer than the covert capacity is refused and counted as not hidden.
+longer than the covert capacity is refused and counted as not hidden. Since 2026-12-03 ``hide``
+designs for a crop that shifts the 8-px grid only with ``--crop-robust``; the crop cases that do
+(7/3/5/11 px and 1 px) are then outside the design, and the table names the cases that failed.
 
 Writes ``platforms.json`` and ``platforms.png`` to ``--output`` (default benchmarks/results).
 """
@@ -105,13 +107,19 @@ def seconds_per_codec(fit_bytes: int) -> dict[str, float]:
 
 
 def run_one(
-    profile: platforms.PlatformProfile, name: str, cover: Image.Image, speech: np.ndarray, detectable_ok: bool
+    profile: platforms.PlatformProfile,
+    name: str,
+    cover: Image.Image,
+    speech: np.ndarray,
+    detectable_ok: bool,
+    crop_robust: bool = False,
 ) -> dict:
     start = time.perf_counter()
     try:
         outcome = api.hide(
-            cover, speech, PASSPHRASE, platform=profile.name, sample_rate=SPEECH_SAMPLE_RATE, detectable_ok=detectable_ok
-        )
+            cover, speech, PASSPHRASE, platform=profile.name, sample_rate=SPEECH_SAMPLE_RATE, detectable_ok=detectable_ok,
+            crop_robust=crop_robust,
+        )  # fmt: skip
     except StegavoxError as err:
         return {"cover": name, "size": list(cover.size), "hidden": False, "error": str(err)}
     hide_seconds = time.perf_counter() - start
@@ -183,6 +191,7 @@ def main() -> None:
     parser.add_argument(
         "--detectable-ok", action="store_true", help="hide beyond the covert capacity (the maximal design), as before 2026-12-02"
     )
+    parser.add_argument("--crop-robust", action="store_true", help="hide --crop-robust (the default before 2026-12-03)")
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -194,13 +203,14 @@ def main() -> None:
         "host": {"machine": host.machine(), "cpus": os.cpu_count(), "load": os.getloadavg()},
         "speech_seconds": args.seconds,
         "detectable_ok": args.detectable_ok,
+        "crop_robust": args.crop_robust,
         "profiles": {},
     }
     for name in args.profiles:
         profile = platforms.PROFILES[name]
         rows = []
         for cover_name, cover in covers:
-            row = run_one(profile, cover_name, cover, speech, args.detectable_ok)
+            row = run_one(profile, cover_name, cover, speech, args.detectable_ok, args.crop_robust)
             rows.append(row)
             cases_done = row.get("cases", {})
             ok = sum(case["recovered"] for case in cases_done.values())
@@ -219,6 +229,7 @@ def main() -> None:
             "hidden": len(hidden),
             "cases": len(all_cases) + sum(len(cases(profile)) for row in rows if not row["hidden"]),
             "recovered": sum(case["recovered"] for case in all_cases),
+            "failed_cases": sorted({label for row in hidden for label, case in row["cases"].items() if not case["recovered"]}),
             "wrong_bytes": sum(case["wrong_bytes"] for case in all_cases),
             "median_seconds": {
                 label: float(np.median([row["seconds_per_codec"][label] for row in hidden])) for label in labels
@@ -232,15 +243,19 @@ def main() -> None:
     json_path, plot_path = args.output / "platforms.json", args.output / "platforms.png"
     json_path.write_text(json.dumps(report, indent=1))
     plot(report, plot_path)
-    print("\n| platform | recovered k/n | wrong bytes | opus 16 kbit/s s (median / min) | codec2 1200 bit/s s (median / min) | PSNR dB | hide s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| platform | recovered k/n | wrong bytes | opus 16 kbit/s s (median / min) | codec2 1200 bit/s s (median / min) "
+        "| PSNR dB | hide s | cases not recovered |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, entry in report["profiles"].items():
         med, low = entry["median_seconds"], entry["min_seconds"]
         print(
             f"| {name} | {entry['recovered']}/{entry['cases']} | {entry['wrong_bytes']} | "
             f"{med.get('opus 16 kbit/s', 0):.1f} / {low.get('opus 16 kbit/s', 0):.1f} | "
             f"{med.get('codec2 1200 bit/s', 0):.0f} / {low.get('codec2 1200 bit/s', 0):.0f} | "
-            f"{entry['median_psnr_db'] or 0:.1f} | {entry['median_hide_seconds'] or 0:.1f} |"
+            f"{entry['median_psnr_db'] or 0:.1f} | {entry['median_hide_seconds'] or 0:.1f} | "
+            f"{', '.join(entry['failed_cases']) or '-'} |"
         )
     print(f"wrote {json_path} and {plot_path} in {report['wall_seconds']:.0f} s")
 

@@ -63,6 +63,8 @@ class Mode:
         embedder_options: settings of the classical embedder that override the application's
             design (e.g. ``(("spread", 4),)``), for comparing designs.
         ladder: whether the design's gentler variants are tried, as ``hide`` does.
+        crop_robust: the design also survives a crop that shifts the 8-px grid (``hide
+            --crop-robust``).
     """
 
     name: str
@@ -70,6 +72,7 @@ class Mode:
     seconds: float | None
     embedder_options: tuple[tuple[str, object], ...] = ()
     ladder: bool = True
+    crop_robust: bool = False
 
     def stego(self, cover: Image.Image, seed: int) -> tuple[Image.Image, int]:
         """The image the sender uploads for ``cover``, and how many channel bits it carries.
@@ -77,7 +80,7 @@ class Mode:
         Raises:
             ValueError: the message does not fit in this cover.
         """
-        plan = api.design(cover, self.platform)
+        plan = api.design(cover, self.platform, crop_robust=self.crop_robust)
         embedder = plan.embedder
         if self.embedder_options:
             design = {"quality_target": embedder.quality_target, "step_multiple": embedder.step_multiple}

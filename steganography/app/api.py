@@ -202,12 +202,15 @@ def design(
     quality_target: int | None = None,
     method: str = "classical",
     hd: bool = False,
+    crop_robust: bool = False,
 ) -> Design:
     """The embedding design for ``cover`` on ``platform`` (or for one ``quality_target``).
 
     With a platform the cover is downscaled to what the platform keeps, the embedder is designed
     for its lowest reported quality minus :data:`common.platforms.QUALITY_MARGIN` (or
-    ``quality_target`` if lower), and the checks are the platform's JPEG chains and crops; a
+    ``quality_target`` if lower), and the checks are the platform's JPEG chains and an aligned
+    crop, with ``crop_robust`` also a crop that shifts the 8-px grid
+    (:meth:`common.platforms.PlatformProfile.check_channels`); a
     platform that keeps a JPEG at or below some quality, or downsizes large files, gets a JPEG
     at the highest quality that avoids that. ``platform="any"``
     (:data:`common.platforms.ANY_PLATFORM`) keeps the cover's size and uses the ``canonical``
@@ -236,7 +239,7 @@ def design(
     quality = profile.design_quality if quality_target is None else min(quality_target, profile.design_quality)
     options = {"step_multiple": platforms.CLASSICAL_STEP_MULTIPLE} if method == "classical" else {}
     embedder = pipeline.make_embedder(method, quality_target=quality, **options)
-    channels = profile.check_channels()
+    channels = profile.check_channels(misaligned_crop=crop_robust)
     output_quality = None
     if profile.output_format == "jpeg":
         low = profile.quality_range[0]
@@ -399,6 +402,7 @@ def hide(
     enhance: bool = False,
     hd: bool = False,
     detectable_ok: bool = False,
+    crop_robust: bool = False,
     progress: Progress | None = None,
 ) -> HideOutcome:
     """Hide speech in a cover image; returns the file to upload and a :class:`HideReport`.
@@ -424,6 +428,9 @@ def hide(
         detectable_ok: accept a message above the covert capacity (up to the whole capacity;
             the image is then detectable by steganalysis); ``codec="auto"`` then picks the best
             codec that fits the whole capacity instead of the covert one.
+        crop_robust: with a platform, also make the payload survive a crop that shifts the 8-px
+            JPEG grid before the upload (an edit; the platform itself never does it): a coarser
+            lattice and a stronger code, so more change for the same message.
         progress: called with each stage (``"measuring the cover"``, ``"encoding opus 16 kbit/s"``,
             ``"embedding"``, ``"checking the stego image"``, …) and the fraction of it done.
 
@@ -440,7 +447,7 @@ def hide(
     progress("reading the cover", 0.0)
     opened: list[str] = []
     image = as_image(cover, note=opened.append)
-    plan = design(image, platform, quality_target, method, hd)
+    plan = design(image, platform, quality_target, method, hd, crop_robust)
     plan.notes[:0] = opened
     fitter = _Fitter(plan, bch_t, progress)
     candidates = _candidates(codec, bitrate)
@@ -614,6 +621,7 @@ def capacity(
     quality_target: int | None = None,
     method: str = "classical",
     hd: bool = False,
+    crop_robust: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Bytes and seconds of speech per codec that :func:`hide` accepts for ``cover``: *covert*
@@ -625,7 +633,7 @@ def capacity(
     """
     from common.payload import codecs
 
-    plan = design(as_image(cover), platform, quality_target, method, hd)
+    plan = design(as_image(cover), platform, quality_target, method, hd, crop_robust)
     fitter = _Fitter(plan, None, progress or no_progress)
     fit, t, m = fitter.fit(True)
     covert_fit, covert_t, covert_m = fitter.fit(False)

@@ -196,6 +196,7 @@ def run_hide(args: argparse.Namespace) -> int:
         enhance=args.enhance,
         hd=args.hd,
         detectable_ok=args.detectable_ok,
+        crop_robust=args.crop_robust,
         progress=_progress(args),
     )
     report = outcome.report
@@ -279,7 +280,9 @@ def run_capacity(args: argparse.Namespace) -> int:
 
     cover = open_image(args.cover, note=note)
     quality_target = None if args.quality_target == JPEG_QUALITY_TARGET and args.platform else args.quality_target
-    result = api.capacity(cover, args.platform, quality_target, args.method, args.hd, progress=_progress(args))
+    result = api.capacity(
+        cover, args.platform, quality_target, args.method, args.hd, crop_robust=args.crop_robust, progress=_progress(args)
+    )
     for line in result["notes"]:
         note(line)
     (width, height), (t, m) = result["size"], result["bch"]
@@ -353,6 +356,12 @@ def _platform_options(parser: argparse.ArgumentParser) -> None:
         f"{ANY_PLATFORM}: unknown size, crop and quality, with the learned canonical-grid hider (see stegavox platforms)",
     )
     parser.add_argument("--hd", action="store_true", help="with --platform: its HD upload size")
+    parser.add_argument(
+        "--crop-robust",
+        action="store_true",
+        help="with --platform: also survive a crop that shifts the 8-px JPEG grid before the upload "
+        "(an edit; more change for the same message, so easier to detect)",
+    )
 
 
 def add_platforms_command(subparsers: argparse._SubParsersAction) -> None:

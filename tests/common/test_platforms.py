@@ -67,8 +67,10 @@ def test_check_chains_cover_the_range_with_a_margin_and_two_jpeg_chains() -> Non
         assert min(qualities) == profile.design_quality and max(qualities) == MAX_CHECK_QUALITY
         assert {(low,), (high,)} <= set(chains)
         assert any(len(chain) == 2 for chain in chains) and (high, low) in chains or (low, low) in chains
-        channels = profile.check_channels()
-        assert any(channel.crop == platforms.MISALIGNED_CROP for channel in channels)
+        aligned, robust = profile.check_channels(), profile.check_channels(misaligned_crop=True)
+        assert not any(channel.crop == platforms.MISALIGNED_CROP for channel in aligned)
+        assert [channel for channel in robust if channel.crop == platforms.MISALIGNED_CROP] == [Channel((low,), platforms.MISALIGNED_CROP)]
+        assert len(robust) == len(aligned) + 1 and set(aligned) < set(robust)
         assert len(profile.check_channels(crops=False)) == len(chains)
         assert profile.name in profile.summary()
     assert "whatsapp" in platforms.format_table() and "reported" in platforms.format_table()

@@ -24,7 +24,18 @@ PASSPHRASE = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def telegram_hide(speech_like) -> api.HideOutcome:
-    return api.hide(textured_cover(0, 360, 480), speech_like(0.5), PASSPHRASE, platform="telegram", sample_rate=16000, detectable_ok=True)
+    return api.hide(
+        textured_cover(0, 360, 480), speech_like(0.5), PASSPHRASE, platform="telegram", sample_rate=16000, detectable_ok=True,
+        crop_robust=True,
+    )  # fmt: skip
+
+
+def test_a_platform_design_checks_a_grid_shifting_crop_only_when_asked() -> None:
+    cover = textured_cover(0, 360, 480)
+    default, robust = api.design(cover, "telegram"), api.design(cover, "telegram", crop_robust=True)
+    assert [channel.label for channel in default.channels] == [channel.label for channel in platforms.PROFILES["telegram"].check_channels()]
+    assert [channel.crop for channel in robust.channels if channel not in default.channels] == [platforms.MISALIGNED_CROP]
+    assert any(channel.crop for channel in default.channels)  # the aligned 16-px crop from every edge
 
 
 def test_hide_for_a_platform_checks_its_chains_and_crops(speech_like, telegram_hide: api.HideOutcome) -> None:
@@ -32,7 +43,7 @@ def test_hide_for_a_platform_checks_its_chains_and_crops(speech_like, telegram_h
     assert report.platform == "telegram" and report.design_quality == 75
     assert report.stego_size == (480, 360) and report.output_format == "png"
     # auto: the first (best) codec whose file fits what capacity promises (the maximum: detectable_ok).
-    fit = api.capacity(textured_cover(0, 360, 480), "telegram")["bytes"]
+    fit = api.capacity(textured_cover(0, 360, 480), "telegram", crop_robust=True)["bytes"]
     import torch
 
     wave = torch.from_numpy(speech_like(0.5))[None]
@@ -42,7 +53,7 @@ def test_hide_for_a_platform_checks_its_chains_and_crops(speech_like, telegram_h
         if sizes[codec, rate] <= fit:
             break
     assert report.survives and (report.codec, report.bitrate) == (codec, rate) and len(sizes) > 1
-    expected = {channel.label for channel in platforms.PROFILES["telegram"].check_channels()}
+    expected = {channel.label for channel in platforms.PROFILES["telegram"].check_channels(misaligned_crop=True)}
     assert set(report.bit_error_rates) == expected
     assert telegram_hide.data[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -59,7 +70,10 @@ def test_auto_takes_the_next_codec_when_the_checked_image_asks_for_a_code_that_n
         return real_hide(cover, audio, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "hide", refused_at_the_limit_once)
-    outcome = api.hide(textured_cover(0, 360, 480), speech_like(0.5), PASSPHRASE, platform="telegram", sample_rate=16000, detectable_ok=True)
+    outcome = api.hide(
+        textured_cover(0, 360, 480), speech_like(0.5), PASSPHRASE, platform="telegram", sample_rate=16000, detectable_ok=True,
+        crop_robust=True,
+    )  # fmt: skip
     first = api.AUTO_CODECS.index((telegram_hide.report.codec, telegram_hide.report.bitrate))
     assert (outcome.report.codec, outcome.report.bitrate) == api.AUTO_CODECS[first + 1]
     assert len(calls) == 2 and calls[1] <= calls[0]
@@ -70,7 +84,7 @@ def test_auto_takes_the_next_codec_when_the_checked_image_asks_for_a_code_that_n
 def test_reveal_needs_only_the_image_and_the_passphrase(telegram_hide: api.HideOutcome) -> None:
     sent = api.reveal(telegram_hide.image, PASSPHRASE)
     assert sent.codec == telegram_hide.report.codec
-    # Forwarded twice inside the range; or cropped by a few pixels and recompressed.
+    # Forwarded twice inside the range; or cropped by a few pixels (crop_robust) and recompressed.
     for channel in (platforms.Channel((87, 80)), platforms.Channel((80,), (2, 7, 5, 1))):
         shared = channel.apply(telegram_hide.image)
         assert api.reveal(shared, PASSPHRASE).audio_bytes == sent.audio_bytes
@@ -171,6 +185,11 @@ def test_cli_capacity_prints_covert_and_maximum_seconds_per_codec(tmp_path: Path
     # Codec2 is constant-rate: 1200 bit/s is 150 bytes a second after the 7-byte header.
     assert seconds["codec2 1200 bit/s"] == pytest.approx(((covert - 7) / 150, (fit - 7) / 150), rel=0.01)
     assert seconds["opus 6 kbit/s"][1] > seconds["opus 16 kbit/s"][1] > seconds["flac"][1]
+    # Designed for a grid-shifting crop too: a stronger code, so fewer bytes (never more).
+    assert app.main(["capacity", "--cover", str(cover), "--platform", "whatsapp", "--crop-robust"]) == 0
+    robust = capsys.readouterr().out.splitlines()[0]
+    t, robust_t = (int(line.split("BCH t=")[1].split()[0]) for line in (lines[0], robust))
+    assert robust_t > t and int(robust.split("covert: ")[1].split("-> ")[1].split(" bytes")[0]) < covert
 
 
 def test_capacity_error_says_which_codec_fits(speech_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
