@@ -23,7 +23,7 @@ would accept for this cover with that code), from the measured size model of eac
     python benchmarks/platforms.py [--profiles whatsapp signal] [--covers 10] [--seconds 20] [--detectable-ok] [--crop-robust] [--output DIR]
 
 The default since 2026-12-02 is the covert design (``hide`` without ``--detectable-ok``): speech
-longer than the covert capacity is refused and counted as not hidden. Since 2026-12-03 ``hide``
+longer than the covert capacity is refused and counted as not hidden. Since 2026-12-02 afternoon ``hide``
 designs for a crop that shifts the 8-px grid only with ``--crop-robust``; the crop cases that do
 (7/3/5/11 px and 1 px) are then outside the design, and the table names the cases that failed.
 
@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument(
         "--detectable-ok", action="store_true", help="hide beyond the covert capacity (the maximal design), as before 2026-12-02"
     )
-    parser.add_argument("--crop-robust", action="store_true", help="hide --crop-robust (the default before 2026-12-03)")
+    parser.add_argument("--crop-robust", action="store_true", help="hide --crop-robust (the default before 2026-12-02 afternoon)")
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)

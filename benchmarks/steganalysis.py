@@ -102,7 +102,7 @@ MODES = (
     Mode("whatsapp 1 s", "whatsapp", 1.0),
     Mode("whatsapp 4 s", "whatsapp", 4.0),
     Mode("whatsapp 10 s", "whatsapp", 10.0),
-    # Also robust to a crop that shifts the 8-px grid (the default before 2026-12-03).
+    # Also robust to a crop that shifts the 8-px grid (the default before 2026-12-02 afternoon).
     Mode("whatsapp 4 s, crop-robust", "whatsapp", 4.0, crop_robust=True),
     Mode("whatsapp 10 s, crop-robust", "whatsapp", 10.0, crop_robust=True),
     # The design's own lattice only (no finer one; before 2026-12-02 night).

@@ -6,10 +6,10 @@ body, never in a URL, a log line or a file):
 
 * ``GET /`` the page; ``GET /static/…`` its script and style (package files, nothing from the network);
 * ``GET /api/platforms`` the choices of the platform menu (the profiles, ``any`` and ``none``);
-* ``POST /api/capacity`` (``cover``, ``platform``, ``hd``): covert and maximum seconds per codec;
+* ``POST /api/capacity`` (``cover``, ``platform``, ``hd``, ``crop_robust``): covert and maximum seconds per codec;
 * ``POST /api/enhance`` (``audio``): the enhanced speech as a WAV, for the before/after players;
 * ``POST /api/hide`` (``cover``, ``audio``, ``passphrase``, ``platform``, ``enhance``, ``hd``,
-  ``detectable_ok``): starts a hide in a background thread, answers ``202 {"job": id}`` at once;
+  ``crop_robust``, ``detectable_ok``): starts a hide in a background thread, answers ``202 {"job": id}`` at once;
 * ``GET /api/jobs/{id}`` its state, stage and fraction done (polled by the page), then the report;
 * ``GET /api/jobs/{id}/file`` the stego file to download; ``DELETE /api/jobs/{id}`` forgets it;
 * ``POST /api/reveal`` (``stego``, ``passphrase``): the hidden speech as a WAV, or the one line.
@@ -331,6 +331,7 @@ def platform_choices() -> list[dict]:
             "summary": profile.notes or profile.summary(),
             "output_format": profile.output_format,
             "hd": profile.hd_max_size is not None,
+            "crop_robust": True,
         }
         for profile in platforms.PROFILES.values()
     ]
@@ -341,6 +342,7 @@ def platform_choices() -> list[dict]:
         "summary": f"unknown size, crop and quality (Q{low}-{high}): learned canonical-grid hider",
         "output_format": "png",
         "hd": False,
+        "crop_robust": False,
     })
     choices.append({
         "name": PLATFORM_NONE,
@@ -348,6 +350,7 @@ def platform_choices() -> list[dict]:
         "summary": f"no platform: a PNG that survives one JPEG at quality {JPEG_QUALITY_TARGET} or above",
         "output_format": "png",
         "hd": False,
+        "crop_robust": False,
     })
     return choices
 
@@ -466,16 +469,17 @@ def create_app(
                 name, data = await _read_upload(form, "cover", MAX_IMAGE_BYTES, "a photo")
                 platform = _platform_argument(_text_field(form, "platform"))
                 hd = _truthy(_text_field(form, "hd"))
+                crop_robust = _truthy(_text_field(form, "crop_robust"))
             except StegavoxError as err:
                 return _refusal(err)
-        key = (hashlib.sha256(data).hexdigest(), safe_filename(name, "photo"), platform, hd)
+        key = (hashlib.sha256(data).hexdigest(), safe_filename(name, "photo"), platform, hd, crop_robust)
         if key in capacity_cache:
             capacity_cache.move_to_end(key)
             return JSONResponse(capacity_cache[key])
         workspace = _Workspace(temp_root, alive)
         try:
             path = workspace.save("cover", name, data, "photo")
-            result = await run_in_threadpool(_measure_capacity, path, platform, hd)
+            result = await run_in_threadpool(_measure_capacity, path, platform, hd, crop_robust)
         except StegavoxError as err:
             return _refusal(err, workspace)
         finally:
@@ -512,6 +516,7 @@ def create_app(
                 options = {
                     "enhance": _truthy(_text_field(form, "enhance")),
                     "hd": _truthy(_text_field(form, "hd")),
+                    "crop_robust": _truthy(_text_field(form, "crop_robust")),
                     "detectable_ok": _truthy(_text_field(form, "detectable_ok")),
                 }
             except StegavoxError as err:
@@ -624,14 +629,14 @@ def create_app(
     return Guard(app, allowed_hosts, token, max_body)
 
 
-def _measure_capacity(cover_path: Path, platform: str | None, hd: bool) -> dict:
+def _measure_capacity(cover_path: Path, platform: str | None, hd: bool, crop_robust: bool = False) -> dict:
     """:func:`steganography.app.api.capacity` as ``stegavox capacity`` calls it, as JSON."""
     from common.image import open_image
     from steganography.app import api
 
     notes: list[str] = []
     cover = open_image(cover_path, note=notes.append)
-    result = api.capacity(cover, platform, None, "classical", hd)
+    result = api.capacity(cover, platform, None, "classical", hd, crop_robust=crop_robust)
     return jsonable({
         "size": list(result["size"]),
         "method": result["method"],

@@ -113,6 +113,8 @@ def test_the_page_loads_nothing_from_elsewhere(client) -> None:
     assert not re.search(r"https?://", page.text)
     choices = client.get("/api/platforms").json()["platforms"]
     assert [choice["name"] for choice in choices] == [*platforms.PROFILES, platforms.ANY_PLATFORM, server.PLATFORM_NONE]
+    # The crop option belongs to the platform profiles (the canonical hider and a plain PNG have none).
+    assert [choice["crop_robust"] for choice in choices] == [True] * len(platforms.PROFILES) + [False, False]
 
 
 def test_capacity_is_the_api_s(client, inputs) -> None:
@@ -127,6 +129,20 @@ def test_capacity_is_the_api_s(client, inputs) -> None:
     start = time.monotonic()
     again = client.post("/api/capacity", files=files(inputs, cover="cover.png"), data={"platform": "none"})
     assert again.json() == web and time.monotonic() - start < 1
+
+
+def test_capacity_passes_the_crop_option_and_caches_each_answer(client, inputs, monkeypatch) -> None:
+    calls = []
+
+    def measured(cover_path, platform, hd, crop_robust=False):
+        calls.append((platform, hd, crop_robust))
+        return {"notes": [], "crop_robust": crop_robust}
+
+    monkeypatch.setattr(server, "_measure_capacity", measured)
+    for flag in ("1", "", "1"):
+        response = client.post("/api/capacity", files=files(inputs, cover="cover.png"), data={"platform": "whatsapp", "crop_robust": flag})
+        assert response.status_code == 200 and response.json()["crop_robust"] is bool(flag)
+    assert calls == [("whatsapp", False, True), ("whatsapp", False, False)]  # the third from the cache
 
 
 def test_send_and_receive_give_the_command_line_s_bytes(client, inputs, web_hide, tmp_path, monkeypatch, capsys) -> None:

@@ -228,11 +228,14 @@
     const platform = selectedPlatform();
     $("hd-label").hidden = !(platform && platform.hd);
     if (!(platform && platform.hd)) $("hd").checked = false;
+    $("crop-robust-label").hidden = !(platform && platform.crop_robust);
+    if (!(platform && platform.crop_robust)) $("crop-robust").checked = false;
     $("platform-info").textContent = platform ? platform.summary : "";
     measureCapacity();
   }
   $("platform").addEventListener("change", platformChanged);
   $("hd").addEventListener("change", measureCapacity);
+  $("crop-robust").addEventListener("change", measureCapacity);
   $("detectable").addEventListener("change", renderCapacity);
 
   async function measureCapacity() {
@@ -244,6 +247,7 @@
     form.append("cover", state.cover, state.cover.name);
     form.append("platform", $("platform").value);
     form.append("hd", $("hd").checked ? "1" : "");
+    form.append("crop_robust", $("crop-robust").checked ? "1" : "");
     let response;
     try {
       response = await fetch("/api/capacity", { method: "POST", body: form });
@@ -404,6 +408,7 @@
     form.append("platform", $("platform").value);
     form.append("enhance", $("enhance").checked ? "1" : "");
     form.append("hd", $("hd").checked ? "1" : "");
+    form.append("crop_robust", $("crop-robust").checked ? "1" : "");
     form.append("detectable_ok", $("detectable").checked ? "1" : "");
     $("hide").disabled = true;
     showProgress({ state: "running", stage: "uploading", fraction: null });
