@@ -108,7 +108,6 @@ MODES = (
     # The design's own lattice only (no finer one; before 2026-12-02 night).
     Mode("whatsapp 4 s, one lattice", "whatsapp", 4.0, ladder=False),
     Mode("whatsapp 10 s, one lattice", "whatsapp", 10.0, ladder=False),
-    Mode("plain 10 s, one lattice", None, 10.0, ladder=False),
     # Other spreads at the same message, and the detectable maximum (one coefficient per bit).
     Mode("plain 10 s spread 1", None, 10.0, (("spread", 1),)),
     Mode("whatsapp 10 s spread 1", "whatsapp", 10.0, (("spread", 1),)),

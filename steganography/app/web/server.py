@@ -629,7 +629,7 @@ def create_app(
     return Guard(app, allowed_hosts, token, max_body)
 
 
-def _measure_capacity(cover_path: Path, platform: str | None, hd: bool, crop_robust: bool = False) -> dict:
+def _measure_capacity(cover_path: Path, platform: str | None, hd: bool, crop_robust: bool) -> dict:
     """:func:`steganography.app.api.capacity` as ``stegavox capacity`` calls it, as JSON."""
     from common.image import open_image
     from steganography.app import api
