@@ -1,4 +1,5 @@
-"""Losses of the enhancer: negative SI-SDR, a differentiable PESQ proxy (torch-pesq) and the
+"""Losses of the enhancer: negative SI-SDR and SNR, a differentiable PESQ proxy (torch-pesq), a
+differentiable STOI, the two sides of a compressed-magnitude gap (over-suppression, leakage) and the
 MetricGAN+ least-squares adversarial losses."""
 
 from __future__ import annotations
@@ -176,19 +177,17 @@ class DifferentiableSTOI(nn.Module):
         return 1.0 - scores[valid].mean()
 
 
-class OverSuppressionLoss(nn.Module):
-    """Guard against over-suppression (speech distortion): the mean squared shortfall of the
-    estimate's power-law compressed STFT magnitude below the reference's,
-    ``mean(relu(|S|^c - |S_hat|^c)^2)``, normalised by ``mean(|S|^(2c))`` per item.
-
-    Only removed speech energy is penalised (the asymmetric L2 loss of VoiceFilter-Lite, Wang
-    et al., Interspeech 2020, normalised here): residual noise is left to the other terms, so the
-    mask cannot buy a quieter output by eating the voice.
+class _CompressedMagnitudeGap(nn.Module):
+    """One side of the gap between power-law compressed STFT magnitudes, ``mean(relu(d)^2)``
+    normalised by ``mean(|S|^(2c))`` per item, where ``d`` is ``|S|^c - |S_hat|^c`` (shortfall)
+    or its negative (excess).
 
     Args:
         n_fft, hop_length: STFT of the measure (Hann window).
         compression: the magnitude exponent ``c``.
     """
+
+    penalise_excess: bool
 
     def __init__(self, n_fft: int = 512, hop_length: int = 128, compression: float = 0.3, eps: float = 1e-8) -> None:
         super().__init__()
@@ -202,5 +201,33 @@ class OverSuppressionLoss(nn.Module):
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         estimate, reference = _flat(estimate).float(), _flat(reference).float()
         target, output = self._magnitude(reference), self._magnitude(estimate)
-        shortfall = torch.relu(target - output).pow(2).mean(dim=(-2, -1))
-        return (shortfall / (target.pow(2).mean(dim=(-2, -1)) + self.eps)).mean()
+        gap = output - target if self.penalise_excess else target - output
+        return (torch.relu(gap).pow(2).mean(dim=(-2, -1)) / (target.pow(2).mean(dim=(-2, -1)) + self.eps)).mean()
+
+
+class OverSuppressionLoss(_CompressedMagnitudeGap):
+    """Guard against over-suppression (speech distortion): the mean squared shortfall of the
+    estimate's power-law compressed STFT magnitude below the reference's,
+    ``mean(relu(|S|^c - |S_hat|^c)^2)``, normalised by ``mean(|S|^(2c))`` per item.
+
+    Only removed speech energy is penalised (the asymmetric L2 loss of VoiceFilter-Lite, Wang
+    et al., Interspeech 2020, normalised here): residual noise is left to the other terms, so the
+    mask cannot buy a quieter output by eating the voice. Arguments as
+    :class:`_CompressedMagnitudeGap`.
+    """
+
+    penalise_excess = False
+
+
+class LeakageLoss(_CompressedMagnitudeGap):
+    """Residual interference: the mean squared excess of the estimate's compressed STFT magnitude
+    over the reference's, ``mean(relu(|S_hat|^c - |S|^c)^2)``, normalised as
+    :class:`OverSuppressionLoss` (its other half).
+
+    The compression weighs quiet time-frequency cells almost as much as loud ones, so a competing
+    talker left audible where the target pauses costs about as much as one over the target's
+    speech, unlike SI-SDR or PESQ, which barely see it. Arguments as
+    :class:`_CompressedMagnitudeGap`.
+    """
+
+    penalise_excess = True

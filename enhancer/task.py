@@ -15,6 +15,7 @@ from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
 from enhancer.losses import (
     DifferentiableSTOI,
+    LeakageLoss,
     NegativeSISDR,
     NegativeSNR,
     OverSuppressionLoss,
@@ -48,7 +49,8 @@ class EnhancerTask(Task):
        ``replay_fraction`` of past enhanced outputs from the history buffer;
     3. the generator minimises ``adversarial_weight * sum_heads (D(enhanced) - 1)^2
        + si_sdr_weight * (-SI-SDR) + pesq_weight * torch-pesq + snr_weight * (-SNR)
-       + stoi_weight * (1 - differentiable STOI) + over_suppression_weight * over-suppression``.
+       + stoi_weight * (1 - differentiable STOI) + over_suppression_weight * over-suppression
+       + leakage_weight * leakage``.
 
     With ``adversarial_weight = 0`` steps 2 and the adversarial term are skipped.
 
@@ -71,6 +73,8 @@ class EnhancerTask(Task):
         stoi_extended: use ESTOI instead of STOI in that term.
         over_suppression_weight: weight of :class:`enhancer.losses.OverSuppressionLoss`, the
             guard against removing the target's speech.
+        leakage_weight: weight of :class:`enhancer.losses.LeakageLoss`, the residual noise and
+            talkers left where the target is quieter than them (its other side).
         init_weights: exported generator weights (``.pt``) to start from (fine-tuning); see
             :func:`enhancer.pretrained.initial_generator_state`. A personalised generator takes
             a blind DCCRN's (its conditioning starts at identity).
@@ -102,6 +106,7 @@ class EnhancerTask(Task):
         stoi_weight: float = 0.0,
         stoi_extended: bool = False,
         over_suppression_weight: float = 0.0,
+        leakage_weight: float = 0.0,
         init_weights: str | None = None,
         optimizer: OptimizerCallable = DEFAULT_OPTIMIZER,
         conditioning_lr: float | None = None,
@@ -137,6 +142,7 @@ class EnhancerTask(Task):
         self.pesq_loss = PerceptualPesqLoss(1.0, sample_rate)
         self.stoi_loss = DifferentiableSTOI(sample_rate, extended=stoi_extended)
         self.over_suppression_loss = OverSuppressionLoss()
+        self.leakage_loss = LeakageLoss()
         self.scorer = MetricScorer(self.discriminator.metrics, sample_rate, score_workers)
         self.history = ScoredHistory(history_capacity)
 
@@ -192,6 +198,10 @@ class EnhancerTask(Task):
             over_suppression = self.over_suppression_loss(enhanced, clean)
             loss = loss + hp.over_suppression_weight * over_suppression
             logs["over_suppression"] = over_suppression.detach()
+        if hp.leakage_weight > 0:
+            leakage = self.leakage_loss(enhanced, clean)
+            loss = loss + hp.leakage_weight * leakage
+            logs["leakage"] = leakage.detach()
         if hp.adversarial_weight > 0:
             adversarial = adversarial_generator_loss(self.discriminator(enhanced, clean))
             loss = loss + hp.adversarial_weight * adversarial

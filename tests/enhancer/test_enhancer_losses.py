@@ -11,6 +11,7 @@ from datamodules.mixing import scale_to_snr
 from datamodules.synthetic import synthesise_noise
 from enhancer.losses import (
     DifferentiableSTOI,
+    LeakageLoss,
     NegativeSISDR,
     OverSuppressionLoss,
     PerceptualPesqLoss,
@@ -93,3 +94,25 @@ def test_over_suppression_penalises_removed_speech_only(clean_speech, noisy_spee
     estimate = (0.3 * clean_speech).requires_grad_(True)
     loss(estimate, clean_speech).backward()
     assert torch.isfinite(estimate.grad).all() and estimate.grad.abs().sum() > 0
+
+
+def test_leakage_penalises_added_energy_only(clean_speech, noisy_speech):
+    loss = LeakageLoss()
+    assert float(loss(clean_speech, clean_speech)) < 1e-6
+    assert float(loss(0.3 * clean_speech, clean_speech)) < 1e-6  # too quiet is over-suppression, not leakage
+    assert 0.0 < float(loss(noisy_speech[20.0], clean_speech)) < float(loss(noisy_speech[0.0], clean_speech))
+    estimate = noisy_speech[10.0].clone().requires_grad_(True)
+    loss(estimate, clean_speech).backward()
+    assert torch.isfinite(estimate.grad).all() and estimate.grad.abs().sum() > 0
+
+
+def test_leakage_weighs_quiet_interference_in_pauses(clean_speech):
+    """Interference 30 dB down where the target pauses costs a sizeable share of the same
+    interference at full level (compression), where SI-SDR is nearly perfect."""
+    pause = torch.zeros_like(clean_speech)
+    pause[..., : pause.shape[-1] // 4] = 1.0
+    target = clean_speech * (1 - pause)
+    interference = torch.randn_like(clean_speech) * clean_speech.std() * pause
+    loud, quiet = (float(LeakageLoss()(target + level * interference, target)) for level in (1.0, 10 ** (-30 / 20)))
+    assert NegativeSISDR()(target + 10 ** (-30 / 20) * interference, target) < -25
+    assert quiet > 0.05 * loud > 0

@@ -38,12 +38,12 @@ def _changed(before: torch.nn.Module, after: torch.nn.Module) -> bool:
 def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_path):
     torch.manual_seed(0)
     task = EnhancerTask(generator=spec(DCCRN, **TINY), discriminator=spec(MetricDiscriminator, channels=4, hidden=[8, 4]), replay_fraction=0.5, num_logged_items=1,
-                        stoi_weight=1.0, over_suppression_weight=1.0)
+                        stoi_weight=1.0, over_suppression_weight=1.0, leakage_weight=1.0)
     generator, discriminator = copy.deepcopy(task.generator), copy.deepcopy(task.discriminator)
     logger = TensorBoardLogger(tmp_path, name="enhancer")
     trainer = _fit(task, logger=logger)
     assert {"train/discriminator_loss", "train/adversarial_loss", "train/score_pesq", "train/score_stoi",
-            "train/stoi_loss", "train/over_suppression"} <= set(trainer.callback_metrics)
+            "train/stoi_loss", "train/over_suppression", "train/leakage"} <= set(trainer.callback_metrics)
     assert _changed(generator, task.generator) and _changed(discriminator, task.discriminator)
     assert 0 < len(task.history) <= 4
     metrics = trainer.validate(task, trainer.datamodule, verbose=False)[0]
