@@ -70,7 +70,7 @@ import numpy as np
 import torch
 
 from common.audio import resample
-from common.metrics import pesq_wb, si_sdr, stoi
+from common.metrics import pesq_wb, si_sdr, stoi, talker_rejection
 from common.payload.codecs import decode_audio_array, encode_audio
 from datamodules.real_speech import (
     SAMPLE_RATE,
@@ -246,28 +246,6 @@ def personal_dccrn(checkpoint: Path, enrollment: str | None) -> Callable:
 # Metrics
 
 
-def frame_energies(wave: torch.Tensor, frame: int = 512, hop: int = 256) -> torch.Tensor:
-    return wave.unfold(-1, frame, hop).pow(2).mean(dim=-1)
-
-
-def talker_rejection(output: torch.Tensor, item: dict, dominance_db: float = 6.0, floor_db: float = 40.0) -> float:
-    """Mean output/input gain (dB) on target-dominant frames minus that on talker-dominant frames.
-
-    A frame is dominated by a voice when that voice is ``dominance_db`` above everything else in
-    it (the other voice plus the noise) and within ``floor_db`` of the voice's loudest frame, so
-    that suppressing noise alone scores about 0 dB and removing only the talkers scores high.
-    """
-    target, talker, noise, noisy = (frame_energies(item[k]) for k in ("clean", "talker", "noise", "noisy"))
-    out = frame_energies(output)
-    gain = 10 * torch.log10((out + 1e-12) / (noisy + 1e-12))
-    threshold = 10 ** (dominance_db / 10)
-    target_frames = (target > threshold * (talker + noise)) & (target > target.max() * 10 ** (-floor_db / 10))
-    talker_frames = (talker > threshold * (target + noise)) & (talker > talker.max() * 10 ** (-floor_db / 10))
-    if not target_frames.any() or not talker_frames.any():
-        return float("nan")
-    return float(gain[target_frames].mean() - gain[talker_frames].mean())
-
-
 def summarise(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=np.float64)
     finite = array[np.isfinite(array)]
@@ -293,7 +271,7 @@ def evaluate(name: str, outputs: list[torch.Tensor], mixtures: list[dict], kind:
         "delay_compensation_ms": sorted({round(lag / SAMPLE_RATE * 1000, 2) for lag in lags}),
     }
     if kind == "talker":
-        result["_rejection_items"] = [talker_rejection(o, m) for o, m in zip(outputs, mixtures)]
+        result["_rejection_items"] = [float(talker_rejection(o, m["clean"], m["talker"], m["noise"], m["noisy"])) for o, m in zip(outputs, mixtures)]
         result["talker_rejection_db"] = summarise(result["_rejection_items"])
     pesq_items = np.asarray(result.pop("_pesq_items"))
     stoi_items = np.asarray(result.pop("_stoi_items"))

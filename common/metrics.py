@@ -1,5 +1,5 @@
-"""Quality metrics: thin wrappers over torchmetrics for tensors, waveform SNR, and PSNR of 8-bit
-images as numpy arrays.
+"""Quality metrics: thin wrappers over torchmetrics for tensors, waveform SNR, an enhancer's talker
+rejection, and PSNR of 8-bit images as numpy arrays.
 
 torch and torchmetrics are imported by the functions that use them, so that the ``stegavox``
 command can measure an image's PSNR without loading them.
@@ -81,3 +81,49 @@ def stoi(estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int = SPE
     return short_time_objective_intelligibility(
         estimate.detach().float().cpu(), reference.detach().float().cpu(), sample_rate
     )
+
+
+def talker_rejection(
+    estimate: torch.Tensor,
+    target: torch.Tensor,
+    talker: torch.Tensor,
+    noise: torch.Tensor,
+    mixture: torch.Tensor,
+    dominance_db: float = 6.0,
+    floor_db: float = 40.0,
+    frame: int = 512,
+    hop: int = 256,
+) -> torch.Tensor:
+    """Talker rejection in dB per signal ``(..., samples)``: the mean output/input gain on frames
+    dominated by the target minus that on frames dominated by the competing talkers.
+
+    A frame is dominated by a voice when that voice is ``dominance_db`` above everything else in it
+    (the other voice plus the noise) and within ``floor_db`` of that voice's loudest frame, so that
+    suppressing the noise alone scores about 0 dB and removing only the talkers scores high. NaN
+    where a signal has no frame of either kind (e.g. no talker).
+
+    Args:
+        estimate: The enhanced signal.
+        target: The target voice as mixed.
+        talker: The competing talkers as mixed.
+        noise: The noise as mixed.
+        mixture: The enhancer's input (``target + talker + noise``).
+        dominance_db: How far a voice must exceed the rest of its frame.
+        floor_db: Frames more than this below a voice's loudest frame do not count for it.
+        frame: Frame length in samples (32 ms at 16 kHz).
+        hop: Frame hop in samples.
+    """
+
+    def energies(wave: torch.Tensor) -> torch.Tensor:
+        return wave.detach().float().cpu().unfold(-1, frame, hop).pow(2).mean(dim=-1)
+
+    target_e, talker_e, noise_e, mixture_e, estimate_e = map(energies, (target, talker, noise, mixture, estimate))
+    gain = 10.0 * ((estimate_e + 1e-12) / (mixture_e + 1e-12)).log10()
+    threshold, floor = 10.0 ** (dominance_db / 10.0), 10.0 ** (-floor_db / 10.0)
+
+    def dominated_by(voice: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+        return ((voice > threshold * rest) & (voice > voice.amax(dim=-1, keepdim=True) * floor)).float()
+
+    target_frames, talker_frames = dominated_by(target_e, talker_e + noise_e), dominated_by(talker_e, target_e + noise_e)
+    # 0 / 0 = NaN where a signal has no frame of a kind.
+    return (gain * target_frames).sum(-1) / target_frames.sum(-1) - (gain * talker_frames).sum(-1) / talker_frames.sum(-1)

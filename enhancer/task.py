@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
+from torchmetrics import MeanMetric
 
 from common.export import instantiate, spec
-from common.metrics import pesq_wb, si_sdr, stoi
+from common.metrics import pesq_wb, si_sdr, stoi, talker_rejection
 from common.settings import SPEECH_SAMPLE_RATE
 from common.task import LRSchedulerCallable, OptimizerCallable, Task, adam
 from enhancer.dccrn import DCCRN
@@ -56,7 +58,10 @@ class EnhancerTask(Task):
 
     Validation logs WB-PESQ, STOI and SI-SDR of the enhanced and the noisy signals, their
     differences, and the monitored ``val/quality = ((pesq + 0.5) / 5 + stoi) / 2`` (the mean of
-    the discriminator's two normalised targets: intelligibility weighs as much as quality).
+    the discriminator's two normalised targets: intelligibility weighs as much as quality); with
+    batches that carry the interferers as mixed (``"talker"``, ``"noise"``: the real-speech
+    dominant-talker data), also ``val/talker_rejection`` (dB, :func:`common.metrics.talker_rejection`,
+    the enhancer benchmark's measure; items without a competing talker are left out of its mean).
 
     Args:
         generator: the enhancer (``class_path`` + ``init_args`` in a config; default: DCCRN-CL at
@@ -145,9 +150,13 @@ class EnhancerTask(Task):
         self.leakage_loss = LeakageLoss()
         self.scorer = MetricScorer(self.discriminator.metrics, sample_rate, score_workers)
         self.history = ScoredHistory(history_capacity)
+        # Per-item means that leave out items without a talker; synchronised across processes.
+        self.rejection = nn.ModuleDict({stage: MeanMetric(nan_strategy="ignore") for stage in ("val", "test")})
 
     monitor, monitor_mode = "val/quality", "max"
-    hparam_metrics = ("val/quality", "val/pesq", "val/delta_pesq", "val/stoi", "val/delta_stoi", "val/si_sdr")
+    hparam_metrics = (
+        "val/quality", "val/pesq", "val/delta_pesq", "val/stoi", "val/delta_stoi", "val/si_sdr", "val/talker_rejection",
+    )
     exported_module = "generator"
 
     def forward(self, noisy: torch.Tensor, enrollment: torch.Tensor | None = None) -> torch.Tensor:
@@ -233,6 +242,14 @@ class EnhancerTask(Task):
         scores["delta_si_sdr"] = scores["si_sdr"] - scores["noisy_si_sdr"]
         scores["quality"] = ((scores["pesq"] + 0.5) / 5 + scores["stoi"]) / 2
         self.log_stage(stage, {k: v.to(self.device) for k, v in scores.items()}, noisy.shape[0])
+        if "talker" in batch and "noise" in batch:
+            parts = [batch[k].reshape(noisy.shape[0], -1) for k in ("clean", "talker", "noise", "noisy")]
+            ends = lengths.tolist() if lengths is not None else [noisy.shape[-1]] * noisy.shape[0]
+            rejection = torch.stack(
+                [talker_rejection(flat["enhanced"][i, :n], *(part[i, :n] for part in parts)) for i, n in enumerate(ends)]
+            )
+            self.rejection[stage].update(rejection.to(self.device))
+            self.log(f"{stage}/talker_rejection", self.rejection[stage], on_step=False, on_epoch=True, batch_size=noisy.shape[0])
         if batch_idx == 0:
             for index in range(min(self.hparams.num_logged_items, noisy.shape[0])):
                 for name, wave in flat.items():

@@ -7,7 +7,7 @@ from PIL import Image
 from common.audio import load_audio, save_audio
 from common.errors import InputError
 from common.image import jpeg_roundtrip, load_image, open_image, tensor_to_pil
-from common.metrics import pesq_wb, psnr, snr, ssim
+from common.metrics import pesq_wb, psnr, snr, ssim, talker_rejection
 
 
 def test_load_audio_mixes_to_mono_and_resamples(tmp_path):
@@ -71,6 +71,26 @@ def test_metrics():
     image = torch.rand(1, 3, 32, 32)
     assert psnr(image, image) > 80 and ssim(image, image) > 0.999
     assert torch.isnan(pesq_wb(torch.zeros(1, 16000), torch.randn(1, 16000))).all()
+
+
+def test_talker_rejection_scores_what_is_removed_where():
+    """Target speaks in the first half, a talker in the second, noise throughout (B=2 signals)."""
+    generator = torch.Generator().manual_seed(0)
+    half = 8000
+    target = torch.cat([torch.randn(2, half, generator=generator), torch.zeros(2, half)], dim=-1)
+    talker = torch.cat([torch.zeros(2, half), 0.5 * torch.randn(2, half, generator=generator)], dim=-1)
+    noise = 0.01 * torch.randn(2, 2 * half, generator=generator)
+    mixture = target + talker + noise
+
+    def rejection(estimate, talker=talker):
+        return talker_rejection(estimate, target, talker, noise, mixture)
+
+    assert rejection(mixture).abs().max() < 1e-4  # the input itself
+    assert rejection(0.1 * mixture).abs().max() < 1e-4  # a gain is no rejection
+    assert rejection(target + talker).abs().max() < 0.1  # removing the noise alone
+    lowered = rejection(target + 0.1 * talker + noise)  # talker -20 dB; the noise left bounds it
+    assert ((lowered > 19.0) & (lowered <= 20.0)).all()
+    assert torch.isnan(rejection(mixture, talker=torch.zeros_like(talker))).all()  # no talker: no score
 
 
 def test_decompression_bomb_guard_is_strict(tmp_path, monkeypatch):

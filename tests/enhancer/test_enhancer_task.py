@@ -9,9 +9,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.data import DataLoader
 
 from common.export import spec
-from common.metrics import pesq_wb, si_sdr
+from common.metrics import pesq_wb, si_sdr, talker_rejection
 from datamodules.audio_files import pad_collate
 from datamodules.demo import DemoSpeechDataModule
+from datamodules.real_speech import DominantTalkerDataModule
 from enhancer.dccrn import DCCRN
 from enhancer.discriminator import MetricDiscriminator
 from enhancer.history import ScoredHistory
@@ -50,6 +51,7 @@ def test_metricgan_step_updates_both_networks_fills_history_and_validates(tmp_pa
     for name in ("pesq", "stoi", "si_sdr", "noisy_pesq", "noisy_stoi", "noisy_si_sdr", "delta_pesq", "delta_stoi", "delta_si_sdr", "quality"):
         assert torch.isfinite(torch.tensor(metrics[f"val/{name}"])), name
     assert abs(metrics["val/quality"] - ((metrics["val/pesq"] + 0.5) / 5 + metrics["val/stoi"]) / 2) < 1e-4
+    assert "val/talker_rejection" not in metrics  # the demo data has no separate talker
     assert task.monitor == "val/quality" and task.monitor_mode == "max"
     logger.experiment.flush()
     events = EventAccumulator(logger.log_dir).Reload()
@@ -64,6 +66,22 @@ def test_without_adversarial_weight_the_discriminator_is_untouched():
     _fit(task, steps=1)
     assert not _changed(discriminator, task.discriminator)
     assert len(task.history) == 0
+
+
+def test_validation_logs_talker_rejection_of_dominant_talker_mixtures(real_speech_corpus):
+    torch.manual_seed(0)
+    data = DominantTalkerDataModule(root=str(real_speech_corpus), segment_seconds=1.0, num_train=2, num_val=4, talker_probability=1.0,
+                                    batch_size=2)
+    task = EnhancerTask(generator=spec(DCCRN, **TINY))
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
+    metrics = trainer.validate(task, data, verbose=False)[0]
+    data.setup("validate")
+    items = [data.val_set[i] for i in range(4)]
+    with torch.no_grad():
+        task.eval()
+        expected = torch.stack([talker_rejection(task(item["noisy"][None])[0, 0], *(item[k][0] for k in ("clean", "talker", "noise", "noisy")))
+                                for item in items]).nanmean()
+    assert torch.isfinite(expected) and abs(metrics["val/talker_rejection"] - expected.item()) < 1e-3
 
 
 def test_history_replays_uniform_sample_and_skips_nan():
