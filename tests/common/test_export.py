@@ -25,7 +25,7 @@ SHIPPED_FILES = sorted(ROOT.glob("*/checkpoints/*.pt"))
 SHIPPED_CONFIGS = sorted((ROOT / "trainer_configs" / "shipped").glob("*.yaml"))
 #: Shipped configs whose module kind another shipped config already checks by default (the DCCRN of
 #: dccrn_talker): run with ``-m slow``.
-SAME_KIND_AS_ANOTHER = {"dccrn_demo", "dccrn_talker_2026-12-01"}
+SAME_KIND_AS_ANOTHER = {"dccrn_demo", "dccrn_talker_2026-12-01", "dccrn_talker_2026-12-02"}
 DEMO_EXPERIMENTS = sorted(p.stem for p in (ROOT / "trainer_configs" / "demo").glob("*.yaml"))
 
 
