@@ -132,7 +132,7 @@ def throughput(config: str, image_size: int, batch_size: int, steps: int = 2, wa
         out["loss"].backward()
         hider_optimizer.step()
         detector_optimizer.zero_grad()
-        task.detector_loss(images, out["stego8"]).backward()
+        task.detector_loss(out["cover_view"], out["stego_view"]).backward()
         detector_optimizer.step()
 
     if warmup:

@@ -126,6 +126,9 @@ MODES = (
     Mode("whatsapp 10 s spread 32, 48 per block", "whatsapp", 10.0, (("spread", 32), ("bits_per_block", 48))),
     Mode("plain full (maximum)", None, None, (("spread", 1),)),
     Mode("whatsapp full (maximum)", "whatsapp", None, (("spread", 1),)),
+    # The canonical-grid INN of `--platform any` (the cover keeps its size; the strength follows the message).
+    Mode("any 1 s", "any", 1.0),
+    Mode("any 5 s", "any", 5.0),
 )
 #: Non-robust JPEG peers (conseal simulators), embedding in the luma DCT of the crops.
 PEERS = ("J-UNIWARD", "UERD", "nsF5")
@@ -760,15 +763,22 @@ def automatic_or_int(text: str) -> int | str:
     return value
 
 
-def select_modes(names: Sequence[str] | None) -> tuple[Mode, ...]:
-    """The modes of :data:`MODES` named in ``names`` (all when ``None``)."""
-    if not names:
-        return MODES
+def select_modes(names: Sequence[str] | None, canonical_checkpoint: Path | None = None) -> tuple[Mode, ...]:
+    """The modes of :data:`MODES` named in ``names`` (all when ``None``); with
+    ``canonical_checkpoint`` the ``any`` modes use those weights (named after the file)."""
     known = {mode.name: mode for mode in MODES}
-    unknown = [name for name in names if name not in known]
+    unknown = [name for name in names or () if name not in known]
     if unknown:
         raise SystemExit(f"unknown modes {unknown}; known: {list(known)}")
-    return tuple(known[name] for name in names)
+    modes = tuple(known[name] for name in names) if names else MODES
+    if canonical_checkpoint is None:
+        return modes
+    return tuple(
+        dataclasses.replace(mode, name=f"{mode.name}, {canonical_checkpoint.stem}",
+                            embedder_options=(*mode.embedder_options, ("checkpoint", str(canonical_checkpoint))))
+        if mode.platform == "any" else mode
+        for mode in modes
+    )  # fmt: skip
 
 
 def summarise(photos: list[dict], args: argparse.Namespace, pool) -> dict:
@@ -892,6 +902,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--zhunet-train-crop", type=int, default=128, help="random 8-aligned sub-crop trained on (0: the whole crop)")
     parser.add_argument("--zhunet-batch-pairs", type=int, default=8, help="cover/stego pairs per mini-batch")
     parser.add_argument("--zhunet-lr", type=float, default=1e-3, help="Adamax's initial learning rate")
+    parser.add_argument("--canonical-checkpoint", type=Path, default=None,
+                        help="weights of the canonical INN for the 'any' modes (default: the shipped file)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for Zhu-Net (default: torch's)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (photos, features)")
     parser.add_argument("--seed", type=int, default=2026)
@@ -908,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         import torch
 
         torch.set_num_threads(args.threads)
-    modes = select_modes(args.modes)
+    modes = select_modes(args.modes, args.canonical_checkpoint)
     args.mode_names = {mode.name for mode in modes}
     reference = {mode.name: mode for mode in MODES}.get(args.peer_reference)
     if reference is None:

@@ -45,7 +45,8 @@ def hidden_frame(seconds: float, plan: api.Design, embedder: Embedder, ladder: b
     ``ladder``, or where the frame does not fit, ``embedder`` itself), and the channel bits of its
     frame."""
     payload = codec2_1200_bytes(seconds)
-    limit = pipeline.covert_capacity_bits(embedder, *plan.cover.size)
+    # A design without covert capacity (the canonical INN) is measured as `hide --detectable-ok` uses it.
+    limit = pipeline.covert_capacity_bits(embedder, *plan.cover.size) or embedder.capacity_bits(*plan.cover.size)
     code = pipeline.probed_code(embedder, plan.cover, plan.design_quality, plan.channels, limit)
     if ladder and container.frame_bits(payload, *code) <= limit:
         embedder, code = next(pipeline.ladder(embedder, plan.cover, payload, code, limit, plan.design_quality, plan.channels))
@@ -58,10 +59,12 @@ class Mode:
 
     Attributes:
         name: label in the benchmark's tables.
-        platform: profile name, or ``None`` for plain ``hide`` (design quality 75).
+        platform: profile name (``"any"``: the canonical-grid INN of ``--platform any``), or
+            ``None`` for plain ``hide`` (design quality 75).
         seconds: speech length (Codec2 1200 bit/s); ``None``: the whole capacity.
-        embedder_options: settings of the classical embedder that override the application's
-            design (e.g. ``(("spread", 4),)``), for comparing designs.
+        embedder_options: settings of the design's embedder that override the application's
+            (e.g. ``(("spread", 4),)`` for the classical one, ``(("checkpoint", path),)`` for the
+            canonical INN), for comparing designs.
         ladder: whether the design's gentler variants are tried, as ``hide`` does.
         crop_robust: the design also survives a crop that shifts the 8-px grid (``hide
             --crop-robust``).
@@ -83,8 +86,10 @@ class Mode:
         plan = api.design(cover, self.platform, crop_robust=self.crop_robust)
         embedder = plan.embedder
         if self.embedder_options:
-            design = {"quality_target": embedder.quality_target, "step_multiple": embedder.step_multiple}
-            embedder = pipeline.make_embedder("classical", **(design | dict(self.embedder_options)))
+            design = {"quality_target": embedder.quality_target}
+            if embedder.name == "classical":
+                design["step_multiple"] = embedder.step_multiple
+            embedder = pipeline.make_embedder(embedder.name, **(design | dict(self.embedder_options)))
         embedder = embedder.keyed(seed)
         capacity = embedder.capacity_bits(*plan.cover.size)
         if self.seconds is None:

@@ -334,7 +334,7 @@ def format_table() -> str:
     low, high = UNKNOWN_QUALITY_RANGE
     lines.append(
         f"{ANY_PLATFORM:<10} unknown: long side {small}-{large}, crops up to {UNKNOWN_MAX_CROP:.0%}, Q{low}-{high} "
-        "incl. chains of two; learned canonical-grid hider; hide writes PNG"
+        "incl. chains of two; learned canonical-grid hider, detectable (--detectable-ok); hide writes PNG"
     )
     lines.append(
         f"values as reported before 2026-12 (not re-measured); the embedding is designed {QUALITY_MARGIN} "

@@ -135,3 +135,13 @@ def test_fld_ensemble_separates_a_shifted_feature(sa) -> None:
     result = sa.fld_errors(cover, stego, photo, sa.photo_splits(12, 2, seed=0), seed=1)
     assert len(result["pe_splits"]) == 2 and result["pe"]["mean"] < 0.1
     assert result["pe_min_threshold"]["mean"] <= result["pe"]["mean"] + 1e-9
+
+
+def test_a_canonical_checkpoint_applies_to_the_any_modes_only(sa) -> None:
+    modes = sa.select_modes(["whatsapp 10 s", "any 5 s"], Path("data/candidate.pt"))
+    assert [mode.name for mode in modes] == ["whatsapp 10 s", "any 5 s, candidate"]
+    assert modes[0] == sa.select_modes(["whatsapp 10 s"])[0]
+    assert modes[1].platform == "any" and modes[1].embedder_options == (("checkpoint", "data/candidate.pt"),)
+    assert sa.select_modes(None) == sa.MODES
+    with pytest.raises(SystemExit, match="unknown modes"):
+        sa.select_modes(["any 7 s"])

@@ -454,6 +454,13 @@ def hide(
     seconds = _audio_seconds(audio, sample_rate)
     floor = min(MIN_BYTES_PER_SECOND.get(name, 0) for name, _ in candidates)
     upper = fitter.upper_bound(detectable_ok)
+    if upper == 0 and not detectable_ok and fitter.upper_bound(True) > 0:
+        raise pipeline.CoverTooSmallError(
+            f"not covert: images of the {plan.embedder.name} hider are detectable by steganalysis, so this cover hides "
+            "0 bytes covertly; add --detectable-ok to accept an image steganalysis can detect",
+            0,
+            0,
+        )
     if upper == 0:
         raise pipeline.CoverTooSmallError(
             f"cover too small: a {plan.cover.size[0]}x{plan.cover.size[1]} cover holds no payload "

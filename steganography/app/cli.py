@@ -353,7 +353,8 @@ def _platform_options(parser: argparse.ArgumentParser) -> None:
         "--platform",
         choices=(*PROFILES, ANY_PLATFORM),
         help="fit the cover to this platform's size and design for its JPEG quality range; "
-        f"{ANY_PLATFORM}: unknown size, crop and quality, with the learned canonical-grid hider (see stegavox platforms)",
+        f"{ANY_PLATFORM}: unknown size, crop and quality, with the learned canonical-grid hider (see stegavox platforms; "
+        "detectable by steganalysis: needs --detectable-ok)",
     )
     parser.add_argument("--hd", action="store_true", help="with --platform: its HD upload size")
     parser.add_argument(

@@ -285,6 +285,12 @@ class CanonicalINNEmbedder(INNEmbedder):
     #: varies around the probe's (17 -> 28 seen): with the default margin (1.25) 6 of 8 1080p
     #: hides re-embedded with a stronger code, with 2 only 2 of 8 (same codec chosen in all 16).
     design_margin = 2.0
+    #: No covert capacity: on 48 held-out photos at 1600x1200 after a Q75 JPEG, DCTR + FLD tells its
+    #: stego images from clean ones with P_E 0.07 for 1 s of Codec2 1200 and 0.06 for 5 s (the
+    #: network writes its whole grid whatever the message; ``benchmarks/steganalysis.py --modes
+    #: 'any 1 s' 'any 5 s'``, 2026-12-03, docs/covertness.md), so ``hide`` uses it only when the
+    #: sender accepts a detectable image.
+    covert_fraction = 0.0
 
     def __init__(
         self,

@@ -175,8 +175,9 @@ class PlatformChannel(nn.Module):
             return quantize_ste(approximation)
         return straight_through(jpeg_roundtrip_tensor(images.detach(), quality), approximation)
 
-    def apply(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
-        """``images (B, 3, H, W)`` in [0, 1] after ``condition``, resampled back to ``H × W``."""
+    def serve(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        """``images (B, 3, H, W)`` in [0, 1] as the platform serves them after ``condition``: at
+        the received size, before the receiver resamples them to the grid (what a steganalyst sees)."""
         height, width = images.shape[-2:]
         received = quantize_ste(images)
         left, top, right, bottom = (math.floor(share * side) for share, side in zip(condition.crop, (width, height, width, height)))
@@ -188,9 +189,57 @@ class PlatformChannel(nn.Module):
             received = self.jpeg_once(received, quality)
         if condition.noise_std > 0:
             received = quantize_ste(received + condition.noise_std * torch.randn_like(received))
+        return received
+
+    def apply(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        """``images (B, 3, H, W)`` in [0, 1] after ``condition``, resampled back to ``H × W``."""
+        height, width = images.shape[-2:]
+        received = self.serve(images, condition)
         if received.shape[-2:] != (height, width):
             received = resize(received, height, width, "bilinear")
         return received
+
+    def view_condition(self) -> Condition:
+        """The fixed condition of validation's steganalysis: the middle of the scale and quality
+        ranges, one JPEG, no crop."""
+        (low, high), (q_low, q_high) = self.scale_range, self.quality_range
+        return Condition(scale=round((low + high) / 2, 2), qualities=((q_low + q_high) // 2,))
+
+    def forward_with_views(
+        self, images: torch.Tensor, covers: torch.Tensor, condition: Condition | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stego ``images`` through the channel for the revealer, and what a steganalyst sees.
+
+        Each pair goes through one condition (``condition``, or its own random one at the
+        curriculum's :attr:`step`): the stego image as :meth:`apply` gives it, and the served cover
+        and stego image (:meth:`serve`) cut to one square side for the whole batch (the largest
+        multiple of 8 that every served image holds, at most the grid's shorter side: as many
+        pixels to judge as the hider wrote) at one 8-aligned offset per pair (random, or the
+        top-left corner with a fixed ``condition``), so the JPEG block grid is kept. The cover
+        passes without gradient.
+
+        Returns:
+            ``(received (B, 3, H, W), cover views (B, 3, S, S), stego views (B, 3, S, S))``.
+        """
+        height, width = images.shape[-2:]
+        received, cover_served, stego_served = [], [], []
+        for image, cover in zip(images, covers):
+            drawn = condition if condition is not None else self.sample_condition(generator)
+            served = self.serve(image[None], drawn)
+            stego_served.append(served)
+            received.append(served if served.shape[-2:] == (height, width) else resize(served, height, width, "bilinear"))
+            with torch.no_grad():
+                cover_served.append(self.serve(cover[None], drawn))
+        side = min(min(height, width), *(min(served.shape[-2:]) for served in stego_served)) // 8 * 8
+        if side < 8:
+            raise ValueError("the served images are smaller than one 8x8 block")
+        cover_views, stego_views = [], []
+        for cover, stego in zip(cover_served, stego_served):
+            top, left = ((int(torch.randint((extent - side) // 8 + 1, (), generator=generator)) * 8 if condition is None else 0)
+                         for extent in stego.shape[-2:])  # fmt: skip
+            cover_views.append(cover[..., top : top + side, left : left + side])
+            stego_views.append(stego[..., top : top + side, left : left + side])
+        return torch.cat(received), torch.cat(cover_views), torch.cat(stego_views)
 
     def validation_conditions(self) -> dict[str, Condition]:
         """Fixed conditions spanning this channel's ranges, by name: each end and the middle of

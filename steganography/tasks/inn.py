@@ -77,6 +77,13 @@ class INNHidingTask(Task):
         image_weight: λ3.
         adversarial_weight: λ4; 0 (or no ``detector``) skips the adversarial term and the
             discriminator step, and keeps no detector.
+        detector_view: what the detector judges: ``"stego"``, the 8-bit stego image as the hider
+            wrote it, against the cover; ``"served"`` (needs ``platform_channel``), cover and
+            stego image as the platform serves them — each pair through the same condition, at
+            the received size before the receiver's resampling, cut to a common 8-aligned square
+            (:meth:`~steganography.models.platform_channel.PlatformChannel.forward_with_views`):
+            what a steganalyst sees. Validation's ``detector_accuracy`` then uses the channel's
+            :meth:`~steganography.models.platform_channel.PlatformChannel.view_condition`.
         gradient_clip: max gradient norm of both optimisers.
         val_qualities: real Pillow JPEG qualities of the validation bit accuracies.
         num_logged_images: fixed validation images shown in TensorBoard.
@@ -115,6 +122,7 @@ class INNHidingTask(Task):
         image_loss: str = "mse",
         image_weight: float = 1000.0,
         adversarial_weight: float = 0.01,
+        detector_view: str = "stego",
         gradient_clip: float = 1.0,
         val_qualities: tuple[int, ...] = VALIDATION_JPEG_QUALITIES,
         num_logged_images: int = 4,
@@ -128,6 +136,8 @@ class INNHidingTask(Task):
             raise ValueError(f"payload_loss must be 'bce' or 'l1' and image_loss 'mse' or 'l1', got {payload_loss!r}, {image_loss!r}")
         if min(payload_weight, lpips_weight, image_weight, adversarial_weight) < 0:
             raise ValueError("loss weights must be >= 0")
+        if detector_view not in {"stego", "served"} or (detector_view == "served" and platform_channel is None):
+            raise ValueError(f"detector_view must be 'stego' or, with a platform_channel, 'served'; got {detector_view!r}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.hider = instantiate(hider)
@@ -189,9 +199,14 @@ class INNHidingTask(Task):
         message = random_message(self.hider, cover)
         stego, _ = self.hider(cover, message)
         stego8 = quantize_ste(stego)
+        cover_view, stego_view = cover, stego8
         if self.platform_channel is not None:
             self.platform_channel.step = self.global_step
-            revealed = self.hider.reveal(self.platform_channel(stego))
+            if self.detector is not None and self.hparams.detector_view == "served":
+                received, cover_view, stego_view = self.platform_channel.forward_with_views(stego, cover)
+            else:
+                received = self.platform_channel(stego)
+            revealed = self.hider.reveal(received)
         else:
             revealed = self.hider.reveal(self.channel(stego))
         losses = {"payload": self.payload_loss(revealed, message), "image": self.image_loss(stego8, cover)}
@@ -201,10 +216,10 @@ class INNHidingTask(Task):
             total = total + self.hparams.lpips_weight * losses["lpips"]
         if self.detector is not None:
             fooled = torch.full_like(cover[:, 0, 0, 0], COVER).long()
-            losses["adversarial"] = F.cross_entropy(self.detector(stego8), fooled)
+            losses["adversarial"] = F.cross_entropy(self.detector(stego_view), fooled)
             total = total + self.hparams.adversarial_weight * losses["adversarial"]
         losses["bit_accuracy"] = bit_accuracy(revealed.detach(), message).mean()
-        return {**losses, "loss": total, "stego8": stego8.detach()}
+        return {**losses, "loss": total, "cover_view": cover_view, "stego_view": stego_view.detach()}
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         cover = batch["image"]
@@ -212,9 +227,9 @@ class INNHidingTask(Task):
         hider_optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
         out = self.generator_losses(cover)
         skipped = not self.optimizer_step_guarded(hider_optimizer, out["loss"], self.hparams.gradient_clip)
-        logs = {k: v.detach() for k, v in out.items() if k != "stego8"}
+        logs = {k: v.detach() for k, v in out.items() if k not in ("cover_view", "stego_view")}
         if self.detector is not None:
-            detector_loss = self.detector_loss(cover, out["stego8"])
+            detector_loss = self.detector_loss(out["cover_view"], out["stego_view"])
             skipped += not self.optimizer_step_guarded(optimizers[1], detector_loss, self.hparams.gradient_clip)
             logs["detector_loss"] = detector_loss.detach()
         logs["skipped_steps"] = torch.tensor(float(skipped))
@@ -248,7 +263,10 @@ class INNHidingTask(Task):
         if self.lpips is not None:
             metrics["lpips"] = self.lpips(stego8, cover).mean()
         if self.detector is not None:
-            logits = self.detector(torch.cat([cover, stego8]))
+            cover_view, stego_view = cover, stego8
+            if self.hparams.detector_view == "served":
+                _, cover_view, stego_view = self.platform_channel.forward_with_views(stego8, cover, self.platform_channel.view_condition())
+            logits = self.detector(torch.cat([cover_view, stego_view]))
             labels = torch.cat([torch.zeros_like(cover[:, 0, 0, 0]), torch.ones_like(cover[:, 0, 0, 0])])
             metrics["detector_accuracy"] = (logits.argmax(dim=1) == labels.long()).float().mean()
         self.log_stage(stage, metrics, cover.shape[0])

@@ -225,9 +225,16 @@ def test_cli_hide_for_any_platform_survives_unknown_resize_crop_and_chain(speech
     textured_cover(8, 720, 1280).save(cover)
     sf.write(speech, speech_like(2.0), 16000)
     assert app.main(["platforms"]) == 0 and platforms.ANY_PLATFORM in capsys.readouterr().out
-    assert app.main(["hide", "--audio", str(speech), "--cover", str(cover), "--platform", "any", "--out", str(stego)]) == 0
-    printed = capsys.readouterr().out
-    assert "for any platform (method canonical" in printed and "long side 1080 > 70" in printed
+    hide = ["hide", "--audio", str(speech), "--cover", str(cover), "--platform", "any", "--out", str(stego)]
+    # Steganalysis detects the canonical hider's images: without the flag, one line and no file.
+    assert app.main(hide) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("stegavox: error: not covert: images of the canonical hider are detectable") and "--detectable-ok" in error
+    assert not stego.exists()
+    assert app.main([*hide, "--detectable-ok"]) == 0
+    captured = capsys.readouterr()
+    assert "for any platform (method canonical" in captured.out and "long side 1080 > 70" in captured.out
+    assert "detectable:" in captured.out + captured.err
     with Image.open(stego) as image:
         assert image.size == (1280, 720)  # the cover keeps its size: the platform's is unknown
         shared = platforms.Channel((88, 72), crop=(9, 14, 0, 3), long_side=1150).apply(image.convert("RGB"))
@@ -245,6 +252,7 @@ def test_capacity_for_any_platform_uses_the_canonical_hider() -> None:
     result = api.capacity(textured_cover(9, 720, 1280), "any")
     assert result["method"] == "canonical" and result["design_quality"] == platforms.UNKNOWN_QUALITY_RANGE[0]
     assert result["size"] == (1280, 720) and result["seconds"]["codec2 700 bit/s"] > 5.0
+    assert result["covert_bits"] == result["covert_bytes"] == 0 < result["capacity_bits"]  # no covert capacity
     assert api.capacity(textured_cover(9, 400, 600), "any")["bytes"] == 0  # smaller than the canonical grid
 
 

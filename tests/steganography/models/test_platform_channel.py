@@ -87,3 +87,41 @@ def test_validation_conditions_span_the_channels_own_ranges():
     assert conditions["crop1_scale215_q77"].crop == (0.01, 0.01, 0.0, 0.0)
     assert conditions["scale215_q95_q60"].qualities == (95, 60)
     assert "crop" not in " ".join(PlatformChannel(max_crop=0.0).validation_conditions())
+
+
+def test_views_are_what_the_platform_serves_for_both_images_of_a_pair(images):
+    """The steganalyst's views: the served cover and stego image of one condition, on one 8-aligned square."""
+    channel = PlatformChannel(noise_std=0.0)
+    condition = Condition(scale=1.5, scale_y=1.25, qualities=(70,))
+    covers = images.flip(0)
+    received, cover_views, stego_views = channel.forward_with_views(images, covers, condition)
+    assert torch.equal(received, channel.apply(images, condition))
+    served = channel.serve(images, condition)
+    assert served.shape[-2:] == (60, 96)  # the received size, not the grid's
+    assert cover_views.shape == stego_views.shape == (2, 3, 48, 48)  # at most the grid's shorter side
+    assert torch.equal(stego_views, served[..., :48, :48])
+    assert torch.equal(cover_views, channel.serve(covers, condition)[..., :48, :48])
+    _, small_views, _ = channel.forward_with_views(images, covers, Condition(scale=0.8, qualities=(70,)))
+    assert small_views.shape[-2:] == (32, 32)  # a downscale: the largest multiple of 8 inside 38 x 51
+
+
+def test_random_views_keep_the_jpeg_grid_and_the_stego_gradient(images):
+    channel = PlatformChannel(crop_probability=1.0, max_crop=0.05, scale_probability=1.0, scale_range=(1.1, 2.0),
+                              independent_axes=True, jpeg_probability=1.0, noise_std=0.0)  # fmt: skip
+    stego = images.clone().requires_grad_(True)
+    generator = torch.Generator().manual_seed(3)
+    received, cover_views, stego_views = channel.forward_with_views(stego, images, generator=generator)
+    assert received.shape == images.shape
+    side = cover_views.shape[-1]
+    assert side == 48 and cover_views.shape == stego_views.shape  # every served image holds the grid's 48
+    assert not cover_views.requires_grad
+    stego_views.sum().backward()
+    assert stego.grad.abs().sum() > 0
+    # Each view is an 8-aligned window of what that pair was served: find it among the aligned offsets.
+    drawn = torch.Generator().manual_seed(3)
+    conditions = [channel.sample_condition(drawn) for _ in images]  # drawn first, then the offsets
+    for index, condition in enumerate(conditions):
+        served = channel.serve(images[index : index + 1], condition)
+        windows = [served[..., top : top + side, left : left + side]
+                   for top in range(0, served.shape[-2] - side + 1, 8) for left in range(0, served.shape[-1] - side + 1, 8)]  # fmt: skip
+        assert any(torch.equal(window, cover_views[index : index + 1]) for window in windows)

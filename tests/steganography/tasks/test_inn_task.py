@@ -178,3 +178,39 @@ def test_swapped_optimizers_and_schedulers_of_both_networks_step_once_per_epoch(
     trainer.fit(task, train_dataloaders=loader)
     assert [type(o) for o in trainer.optimizers] == [torch.optim.SGD] * 2
     assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == pytest.approx([0.1 * 0.5**2] * 2)
+
+
+def test_served_detector_judges_what_the_platform_serves_and_trains_the_hider_against_it(tmp_path):
+    """``detector_view="served"``: both networks step on the pair as the platform serves it (the
+    received size, 8-aligned, not the hider's grid); refused without a platform channel."""
+    with pytest.raises(ValueError, match="detector_view"):
+        demo_task(detector_view="served")
+    channel = PlatformChannel(crop_probability=0.0, scale_probability=1.0, scale_range=(1.5, 1.5), jpeg_probability=1.0,
+                              quality_range=(75, 75), noise_std=0.0)  # fmt: skip
+    task = demo_task(platform_channel=channel, detector_view="served", adversarial_weight=1.0, num_logged_images=0)
+    seen = []
+    task.detector.register_forward_hook(lambda module, inputs, output: seen.append(tuple(inputs[0].shape)))
+    detector_before = [p.clone() for p in task.detector.parameters()]
+    hider_before = [p.clone() for p in task.hider.parameters()]
+    images = torch.rand(2, 3, 64, 64)
+    loader = torch.utils.data.DataLoader(list(images), batch_size=2, collate_fn=lambda items: {"image": torch.stack(items)})
+    trainer = pl.Trainer(
+        max_steps=2, logger=CSVLogger(tmp_path), enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=1, num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(task, train_dataloaders=loader, val_dataloaders=loader)
+    # Views of the 96-px served images, as many pixels as the 64-px grid; adversarial term (2 stego
+    # views), detector step (2 + 2), validation (2 + 2).
+    assert seen == [(2, 3, 64, 64), (4, 3, 64, 64), (4, 3, 64, 64)]
+    assert all(math.isfinite(trainer.callback_metrics[name]) for name in ("train/adversarial", "train/detector_loss"))
+    assert 0.0 <= trainer.callback_metrics["val/detector_accuracy"] <= 1.0
+    assert any(not torch.equal(a, b) for a, b in zip(detector_before, task.detector.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(hider_before, task.hider.parameters()))
+
+
+def test_served_adversary_fragment_builds_on_the_platform_hider_config():
+    base = yaml.safe_load((ROOT / "trainer_configs" / "shipped" / "inn_platform.yaml").read_text())["model"]["init_args"]
+    fragment = yaml.safe_load((ROOT / "trainer_configs" / "fragments" / "served_adversary.yaml").read_text())["model"]["init_args"]
+    task = INNHidingTask(**{**base, **fragment, "init_weights": None})
+    assert task.hparams.detector_view == "served" and task.detector is not None and task.detector.colour == "grey"
+    assert [type(o) for o in task.configure_optimizers()] == [torch.optim.Adam, torch.optim.Adamax]
