@@ -191,13 +191,14 @@ class PlatformChannel(nn.Module):
             received = quantize_ste(received + condition.noise_std * torch.randn_like(received))
         return received
 
+    @staticmethod
+    def to_grid(served: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """What the receiver does with ``served`` images: resample them to the ``height × width`` grid."""
+        return served if served.shape[-2:] == (height, width) else resize(served, height, width, "bilinear")
+
     def apply(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
         """``images (B, 3, H, W)`` in [0, 1] after ``condition``, resampled back to ``H × W``."""
-        height, width = images.shape[-2:]
-        received = self.serve(images, condition)
-        if received.shape[-2:] != (height, width):
-            received = resize(received, height, width, "bilinear")
-        return received
+        return self.to_grid(self.serve(images, condition), *images.shape[-2:])
 
     def view_condition(self) -> Condition:
         """The fixed condition of validation's steganalysis: the middle of the scale and quality
@@ -227,7 +228,7 @@ class PlatformChannel(nn.Module):
             drawn = condition if condition is not None else self.sample_condition(generator)
             served = self.serve(image[None], drawn)
             stego_served.append(served)
-            received.append(served if served.shape[-2:] == (height, width) else resize(served, height, width, "bilinear"))
+            received.append(self.to_grid(served, height, width))
             with torch.no_grad():
                 cover_served.append(self.serve(cover[None], drawn))
         side = min(min(height, width), *(min(served.shape[-2:]) for served in stego_served)) // 8 * 8
