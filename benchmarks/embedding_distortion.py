@@ -52,6 +52,10 @@ VARIANTS = {
     "cost^1.5, margin 0.4": {"cost_exponent": 1.5, "margin": 0.4},
     "cost^1.5, margin 0.3": {"cost_exponent": 1.5, "margin": 0.3},
     "cost^1.5, step x3, margin 0.3": {"cost_exponent": 1.5, "step_multiple": 3.0, "margin": 0.3},
+    "cost^1.5, step x2, shrink 1": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.0},
+    "cost^1.5, step x2, shrink 1.5": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.5},
+    "cost^1.5, step x2, shrink 1.75": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.75},
+    "cost^1.5, step x2, shrink 2": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 2.0},
 }
 
 
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
         cover_dct, table, cover_grey = platform_jpeg(plan.cover, args.quality)
         cost_up, cost_down = juniward.compute_cost_adjusted(cover_grey, cover_dct, table)
         for name, options in variants.items():
-            design = {"quality_target": plan.embedder.quality_target, "step_multiple": plan.embedder.step_multiple}
+            design = {"quality_target": plan.embedder.quality_target, "step_multiple": plan.embedder.step_multiple,
+                      "shrink_bias": plan.embedder.shrink_bias}
             embedder = pipeline.make_embedder("classical", **(design | options)).keyed(7)
             count = message_bits(args.seconds, plan, embedder)
             if count > embedder.capacity_bits(*plan.cover.size):

@@ -37,7 +37,10 @@ Protocol (the literature's, on the photo the platform serves):
    * histogram: *fewer* pixel values ≤ 2 or ≥ 253 in the PNG (what a soft knee against clipping
      leaves);
    * preamble: among blocks whose first AC coefficient is off the zero cell of the old public
-     Q30×2 preamble lattice, the fraction within 10 % of a step of a lattice point (PNG, JPEG).
+     Q30×2 preamble lattice, the fraction within 10 % of a step of a lattice point (PNG, JPEG);
+   * filler (where a mode hides with ``--method inn``): the shipped INN's revealed bits over its
+     whole capacity, their agreement with the public filler ``--method inn`` wrote after the
+     message before 2026-12-03 (PNG, JPEG; 0 on a clean photo).
 
    The JPEG-side statistics are also computed on the crops (``*_crops``), where the peers can be
    compared.
@@ -62,6 +65,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -81,6 +85,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.stego_modes import Mode  # noqa: E402
+from common.errors import InputError  # noqa: E402
 from common.metrics import psnr_8bit  # noqa: E402
 from common.platforms import jpeg_bytes  # noqa: E402
 from datamodules.sample_photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, fit_cover, sample_photo  # noqa: E402
@@ -129,6 +134,9 @@ MODES = (
     # The canonical-grid INN of `--platform any` (the cover keeps its size; the strength follows the message).
     Mode("any 1 s", "any", 1.0),
     Mode("any 5 s", "any", 5.0),
+    # The learned hider of plain `hide --method inn` (the shipped inn_small.pt; its whole capacity is written).
+    Mode("inn 1 s", None, 1.0, method="inn"),
+    Mode("inn 5 s", None, 5.0, method="inn"),
 )
 #: Non-robust JPEG peers (conseal simulators), embedding in the luma DCT of the crops.
 PEERS = ("J-UNIWARD", "UERD", "nsF5")
@@ -150,6 +158,9 @@ SCAN_MIN_COUNT = 128
 #: (Q30 table entry × 2, no dither): the tell of :func:`preamble_fraction`.
 OLD_PREAMBLE_QUALITY = 30
 OLD_PREAMBLE_STEP_MULTIPLE = 2.0
+#: The public filler `--method inn` wrote after the message before 2026-12-03:
+#: ``numpy.random.default_rng(OLD_INN_FILLER_SEED)`` bits, the tell of :func:`public_filler_agreement`.
+OLD_INN_FILLER_SEED = 0x1CE
 #: Highest peer payload (bits per non-zero AC); the reference's share is clipped to it.
 PEER_MAX_ALPHA = 1.0
 FEATURES = ("dctr", "gfr")
@@ -371,6 +382,25 @@ def preamble_fraction(rgb: np.ndarray) -> float:
     return float(np.mean(np.abs(ratio - np.round(ratio)) < 0.1)) if ratio.size else 0.0
 
 
+@functools.cache
+def shipped_inn():
+    """The INN of ``--method inn`` as shipped (public weights: any steganalyst has them)."""
+    from steganography.embedders.inn import INNEmbedder
+
+    return INNEmbedder()
+
+
+def public_filler_agreement(image: Image.Image) -> float:
+    """Mean agreement (+1 / −1) of the shipped INN's revealed bits over its whole capacity with
+    the old public filler of :data:`OLD_INN_FILLER_SEED` (0 on a clean photo; near 1 where most
+    of the capacity was that filler)."""
+    embedder = shipped_inn()
+    capacity = embedder.capacity_bits(*image.size)
+    revealed = embedder.extract_soft(image, capacity) > 0
+    filler = np.random.default_rng(OLD_INN_FILLER_SEED).integers(0, 2, capacity, dtype=np.uint8).astype(bool)
+    return float(np.mean(np.where(revealed == filler, 1.0, -1.0)))
+
+
 def keyless_png(rgb: np.ndarray, candidates: list[np.ndarray]) -> dict[str, float]:
     """Keyless statistics of an uploaded (lossless) image; each oriented so that larger = more stego-like."""
     return {"lattice_png": lattice_score(rgb, candidates),
@@ -410,6 +440,19 @@ class Settings:
     reference: Mode
     peers: tuple[str, ...]
 
+    @property
+    def inn_filler(self) -> bool:
+        """Whether a mode hides with ``--method inn`` (then :func:`public_filler_agreement` is measured)."""
+        return any(mode.method == "inn" for mode in self.modes)
+
+
+def filler_statistics(image: Image.Image, jpeg: bytes, settings: Settings) -> dict[str, float]:
+    """:func:`public_filler_agreement` of an uploaded image and of its platform JPEG (none unless
+    :attr:`Settings.inn_filler`)."""
+    if not settings.inn_filler:
+        return {}
+    return {"filler_png": public_filler_agreement(image), "filler_jpeg": public_filler_agreement(Image.open(io.BytesIO(jpeg)))}
+
 
 def process_photo(index: int, source: tuple, settings: Settings) -> dict:
     """Cover, stegos and peers of one photo: crop JPEGs and per-image statistics.
@@ -433,7 +476,8 @@ def process_photo(index: int, source: tuple, settings: Settings) -> dict:
         "size": [width, height],
         "positions": positions,
         "cover": {"crops": cover_crops, "nzac": cover_nzac,
-                  "keyless": keyless_png(cover_rgb, candidates) | keyless_jpeg(cover_jpeg, candidates),
+                  "keyless": keyless_png(cover_rgb, candidates) | keyless_jpeg(cover_jpeg, candidates)
+                  | filler_statistics(cover, cover_jpeg, settings),
                   "keyless_crops": [keyless_jpeg(data, candidates, "_crops") for data in cover_crops]},
         "modes": {},
         "peers": {},
@@ -442,7 +486,7 @@ def process_photo(index: int, source: tuple, settings: Settings) -> dict:
     for mode in dict.fromkeys((*settings.modes, settings.reference)):
         try:
             stego, bits = mode.stego(cover, stable_seed("mode", index, mode.name))
-        except ValueError as err:
+        except (ValueError, InputError) as err:  # too long for this cover, or no code carries it
             out["modes"][mode.name] = {"error": str(err)}
             continue
         if mode == settings.reference:
@@ -459,7 +503,8 @@ def process_photo(index: int, source: tuple, settings: Settings) -> dict:
             "bpnzac": [bits * area_share / max(count, 1) for count in cover_nzac],
             "bpnzac_stego_nzac": [bits * area_share / max(nzac(read_dct(data).Y), 1) for data in crops],
             "crops": crops,
-            "keyless": keyless_png(stego_rgb, candidates) | keyless_jpeg(stego_jpeg, candidates),
+            "keyless": keyless_png(stego_rgb, candidates) | keyless_jpeg(stego_jpeg, candidates)
+            | filler_statistics(stego, stego_jpeg, settings),
             "keyless_crops": [keyless_jpeg(data, candidates, "_crops") for data in crops],
         }
     for peer in settings.peers if reference_bits is not None else ():
@@ -854,8 +899,8 @@ def print_table(result: dict) -> None:
     zhunet = result["settings"]["zhunet"]["max_epochs"] > 0
     pe_columns = "".join(f" P_E {feature.upper()} |" for feature in FEATURES)
     print(f"\n| mode | bits | bits per crop | bpnzac | PSNR dB (PNG / JPEG) |{pe_columns} lattice AUC (PNG / JPEG / crops) | "
-          f"histogram AUC | preamble AUC (PNG / JPEG / crops) |{' P_E Zhu-Net |' if zhunet else ''}")
-    print("| --- " * (10 + zhunet) + "|")
+          f"histogram AUC | preamble AUC (PNG / JPEG / crops) | public INN filler AUC (PNG / JPEG) |{' P_E Zhu-Net |' if zhunet else ''}")
+    print("| --- " * (11 + zhunet) + "|")
     for name, row in result["variants"].items():
         auc_ = row["keyless_auc"]
         pe = "".join(
@@ -868,9 +913,10 @@ def print_table(result: dict) -> None:
             label, bits, psnr = f"{name} (bits of {row['reference']})", "–", f"– / {fmt(row['psnr_jpeg_crops'], 1)} (crops)"
         lattice = f"{fmt(auc_.get('lattice_png'))} / {fmt(auc_.get('lattice_jpeg'))} / {fmt(auc_.get('lattice_jpeg_crops'))}"
         preamble = f"{fmt(auc_.get('preamble_png'))} / {fmt(auc_.get('preamble_jpeg'))} / {fmt(auc_.get('preamble_jpeg_crops'))}"
+        filler = f"{fmt(auc_.get('filler_png'))} / {fmt(auc_.get('filler_jpeg'))}"
         tail = f" {fmt(row['zhunet']['pe']['mean'], 3)} ± {fmt(row['zhunet']['pe']['std'], 3)} |" if zhunet else ""
         print(f"| {label} | {bits} | {row['bits_per_crop']:.0f} | {row['bpnzac']:.3f} | {psnr} |{pe} {lattice} | "
-              f"{fmt(auc_.get('histogram_png'))} | {preamble} |{tail}")
+              f"{fmt(auc_.get('histogram_png'))} | {preamble} | {filler} |{tail}")
     print("\nP_E: ½(P_FA + P_MD) of the FLD ensemble's majority vote on the held-out photos' crops, mean ± std over "
           f"{result['settings']['splits']} photo splits (0.5: undetectable). AUC: cover vs stego, 0.5: no separation, "
           "below 0.5: separation the other way; full-size images except 'crops'. PSNR of peers: decoded crop vs decoded "
@@ -950,7 +996,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                      "source": "scikit-image" if args.skimage else f"{os.path.relpath(args.photos_root, ROOT)} ({args.split})",
                      "modes": [dataclasses.asdict(mode) for mode in modes],
                      "pe": "majority-vote decisions of the FLD ensemble (pe); min over thresholds of its vote score (pe_min_threshold)",
-                     "keyless_orientation": "larger = stego: lattice periodicity, minus saturated fraction, preamble fraction"},
+                     "keyless_orientation": "larger = stego: lattice periodicity, minus saturated fraction, preamble fraction, "
+                                            "public INN filler agreement"},
         "photos": [{key: meta.get(key) for key in ("package", "name", "licence")} | {"size": photo["size"], "crop_positions": photo["positions"]}
                    for meta, photo in zip(photos_meta, photos)],
         "errors": {f"{photos_meta[i]['name']}/{name}": entry["error"]

@@ -68,6 +68,7 @@ class Mode:
         ladder: whether the design's gentler variants are tried, as ``hide`` does.
         crop_robust: the design also survives a crop that shifts the 8-px grid (``hide
             --crop-robust``).
+        method: the hiding method (``hide --method``; ``"inn"``: the learned hider of plain ``hide``).
     """
 
     name: str
@@ -76,19 +77,22 @@ class Mode:
     embedder_options: tuple[tuple[str, object], ...] = ()
     ladder: bool = True
     crop_robust: bool = False
+    method: str = "classical"
 
     def stego(self, cover: Image.Image, seed: int) -> tuple[Image.Image, int]:
         """The image the sender uploads for ``cover``, and how many channel bits it carries.
 
         Raises:
             ValueError: the message does not fit in this cover.
+            InputError: no code carries the frame through the design's checks (too many raw bit
+                errors on this cover).
         """
-        plan = api.design(cover, self.platform, crop_robust=self.crop_robust)
+        plan = api.design(cover, self.platform, method=self.method, crop_robust=self.crop_robust)
         embedder = plan.embedder
         if self.embedder_options:
             design = {"quality_target": embedder.quality_target}
             if embedder.name == "classical":
-                design["step_multiple"] = embedder.step_multiple
+                design |= {"step_multiple": embedder.step_multiple, "shrink_bias": embedder.shrink_bias}
             embedder = pipeline.make_embedder(embedder.name, **(design | dict(self.embedder_options)))
         embedder = embedder.keyed(seed)
         capacity = embedder.capacity_bits(*plan.cover.size)

@@ -237,7 +237,9 @@ def design(
     if fitted.size != cover.size:
         notes.append(f"resized {cover.size[0]}x{cover.size[1]} to {fitted.size[0]}x{fitted.size[1]} for {profile.label}")
     quality = profile.design_quality if quality_target is None else min(quality_target, profile.design_quality)
-    options = {"step_multiple": platforms.CLASSICAL_STEP_MULTIPLE} if method == "classical" else {}
+    options = {}
+    if method == "classical":
+        options = {"step_multiple": platforms.CLASSICAL_STEP_MULTIPLE, "shrink_bias": platforms.CLASSICAL_SHRINK_BIAS}
     embedder = pipeline.make_embedder(method, quality_target=quality, **options)
     channels = profile.check_channels(misaligned_crop=crop_robust)
     output_quality = None

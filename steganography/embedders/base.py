@@ -7,10 +7,21 @@ positive value means bit 1 and the magnitude is the confidence.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 
 import numpy as np
 from PIL import Image
+
+
+def message_digest(seed: int, bits: np.ndarray) -> int:
+    """A 64-bit keyed hash of one message's ``bits`` under the key ``seed``: the per-message salt
+    of an embedder's keyed choices (the application's frames differ in every message, their AES
+    salt and nonce being random), so that two images of one sender cannot be linked and an
+    embedding stays a function of its inputs."""
+    bits = np.asarray(bits, dtype=np.uint8).ravel()
+    digest = hashlib.sha256(seed.to_bytes(8, "big") + np.packbits(bits).tobytes() + bits.size.to_bytes(8, "big"))
+    return int.from_bytes(digest.digest()[:8], "big")
 
 
 class Embedder(ABC):

@@ -126,8 +126,9 @@ one go, bit for bit as before: the search took 0.80 of the time and the whole ``
 
 Bit ``k`` is the ``k``-th data cell of the row-major ``(C_m, S/s, S/s)`` message:
 every cell outside the pilot windows and the :data:`GUARD_CELLS` ring along the edges; capacity
-not used is filled with seeded bits. The pilots are keyed by :meth:`keyed` (the application passes
-the passphrase's embedding seed), so without the passphrase there is nothing to synchronise to.
+not used is filled with bits keyed by the passphrase and the message (so no two images of one
+sender share it). The pilots are keyed by :meth:`keyed` (the application passes the passphrase's
+embedding seed), so without the passphrase there is nothing to synchronise to.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ from PIL import Image
 
 from common.image import pil_to_tensor, tensor_to_pil
 from common.recent import RecentValues, digest
+from steganography.embedders.base import message_digest
 from steganography.embedders.inn import INNEmbedder
 from steganography.models.channel import quantize_ste
 from steganography.models.platform_channel import resize
@@ -409,8 +411,9 @@ class CanonicalINNEmbedder(INNEmbedder):
         return _RESIDUALS.get((*cover_key, self.hider, digest(message.cpu().numpy())), hidden)
 
     def _data_signs(self, bits: np.ndarray, capacity: int) -> torch.Tensor:
-        """``bits`` then seeded filler bits up to ``capacity``, as ±1 values on the device."""
-        filler = np.random.default_rng([PILOT_SEED, self.seed, 1]).integers(0, 2, capacity, dtype=np.uint8)
+        """``bits`` then filler bits keyed by the key and the message up to ``capacity``, as ±1
+        values on the device."""
+        filler = np.random.default_rng([PILOT_SEED, self.seed, 1, message_digest(self.seed, bits)]).integers(0, 2, capacity, dtype=np.uint8)
         filler[: bits.size] = bits
         return torch.from_numpy(filler.astype(np.float32) * 2 - 1).to(self.device)
 

@@ -58,7 +58,7 @@ from PIL import Image
 from common import recent
 from common.payload.ecc import interleaver_permutation
 from common.settings import JPEG_QUALITY_TARGET
-from steganography.embedders.base import Embedder
+from steganography.embedders.base import Embedder, message_digest
 
 #: JPEG (ITU-T T.81 Annex K) luminance quantisation table for quality 50, natural order.
 JPEG_LUMA_TABLE = np.array(
@@ -285,8 +285,7 @@ def message_salt(seed: int, bits: np.ndarray) -> int:
     """A :data:`SALT_BITS`-bit salt of one message: a keyed hash of its bits (the application's
     frames differ in every message, their AES salt and nonce being random), so that
     :meth:`ClassicalEmbedder.embed` is a function of its inputs."""
-    digest = hashlib.sha256(seed.to_bytes(8, "big") + np.packbits(bits).tobytes() + bits.size.to_bytes(8, "big"))
-    return int.from_bytes(digest.digest()[:4], "big") >> (32 - SALT_BITS)
+    return message_digest(seed, bits) >> (64 - SALT_BITS)
 
 
 def salted_seed(seed: int, salt: int) -> int:
@@ -574,6 +573,11 @@ class ClassicalEmbedder(Embedder):
         cost_exponent: the change of a group is shared in inverse proportion to the UERD cost to
             this power (1: the least sum of cost x change^2; more: concentrated on the cheapest
             coefficients, as an additive cost per changed JPEG level would have it).
+        shrink_bias: a coefficient whose share of the change moves it towards 0 takes this many
+            times the share its cost gives it (1: sign-blind). Sign-blind changes widen the cover's
+            DCT histogram (fewer small levels, more large ones: a first-order tell); shrinking as
+            much as growing keeps its spread (platform designs use
+            :data:`common.platforms.CLASSICAL_SHRINK_BIAS`).
 
     The receiver reads the salt, the design and the grid from the stego image itself; this
     instance's settings do not matter for extraction (except ``seed``).
@@ -593,6 +597,7 @@ class ClassicalEmbedder(Embedder):
         salt: int | None = None,
         margin: float = DEFAULT_MARGIN,
         cost_exponent: float = DEFAULT_COST_EXPONENT,
+        shrink_bias: float = 1.0,
     ) -> None:
         if not 1 <= bits_per_block <= 63:
             raise ValueError(f"bits_per_block must be in 1..63, got {bits_per_block}")
@@ -610,6 +615,8 @@ class ClassicalEmbedder(Embedder):
             raise ValueError(f"margin must be in (0, 0.5], got {margin}")
         if cost_exponent <= 0:
             raise ValueError(f"cost_exponent must be positive, got {cost_exponent}")
+        if shrink_bias <= 0:
+            raise ValueError(f"shrink_bias must be positive, got {shrink_bias}")
         self.quality_target = quality_target
         self.bits_per_block = bits_per_block
         self.seed = seed
@@ -619,6 +626,7 @@ class ClassicalEmbedder(Embedder):
         self.salt = salt
         self.margin = float(margin)
         self.cost_exponent = float(cost_exponent)
+        self.shrink_bias = float(shrink_bias)
         #: QIM step of each used AC position.
         self.steps = lattice_steps(quality_target, bits_per_block, self.step_multiple)
 
@@ -716,7 +724,7 @@ class ClassicalEmbedder(Embedder):
     def _spread_changes(self, work: _CoverWork, payload: _PayloadLayout, values: np.ndarray, bits: np.ndarray) -> np.ndarray:
         """Changes (DCT units) of the first ``values.size`` positions of ``payload`` that put each
         group's projection on the dithered lattice point of its bit at the least UERD cost (of
-        ``work``'s cover)."""
+        ``work``'s cover), with :attr:`shrink_bias` favouring changes towards 0."""
         spread, used = self.spread, values.size
         coefficient = payload.coefficient[:used]
         steps = self.steps[coefficient]
@@ -734,6 +742,9 @@ class ClassicalEmbedder(Embedder):
         ease = np.where(np.isfinite(costs), np.maximum(costs, 1e-12) ** -self.cost_exponent, 0.0).reshape(-1, spread)
         ease = np.where(ease.sum(axis=1, keepdims=True) > 0, ease, 1.0)  # all wet: share equally
         weights = direction.reshape(-1, spread)
+        # Coefficients this move takes towards 0 take more of it (shrink_bias), keeping the histogram's spread.
+        shrinks = np.sign(move[:, None] * weights) * np.sign(values.reshape(-1, spread)) < 0
+        ease = np.where(shrinks, self.shrink_bias * ease, ease)
         share = ease * weights / (ease * weights**2).sum(axis=1, keepdims=True)
         return (move[:, None] * share).ravel().astype(np.float32) * steps
 

@@ -4,8 +4,11 @@ The network is fully convolutional with block size ``s = 2**levels``: it hides `
 bits per ``s × s`` block. Any cover works: the largest top-left region whose sides are multiples
 of ``s`` carries the message (aligned with JPEG's 8×8 grid), the right and bottom borders are left
 unchanged. Bit ``k`` is entry ``k`` of the row-major ``(C_m, H/s, W/s)`` message (bit 1 ↔ +1);
-capacity not used by the payload is filled with seeded pseudo-random bits, the distribution the
-network was trained on. Soft bits are the revealed values (positive means 1).
+capacity not used by the payload is filled with pseudo-random bits, the distribution the network
+was trained on, keyed by the passphrase and the message (:func:`message_digest`): without the
+passphrase the filler cannot be told from a frame, nor two images of one sender linked by it
+(before 2026-12-03 it was one public sequence, a keyless tell). Soft bits are the revealed
+values (positive means 1).
 
 The region is processed in tiles of the training crop size (``tile_size`` in the checkpoint's
 metadata), so that the attention gates' global statistics match training; a tile never crosses
@@ -25,6 +28,7 @@ one thread takes the same time whatever the load; the output is the same bit for
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from collections.abc import Iterator
@@ -37,13 +41,13 @@ from PIL import Image
 
 from common.export import load_module
 from common.image import pil_to_tensor, tensor_to_pil
-from steganography.embedders.base import Embedder
+from steganography.embedders.base import Embedder, message_digest
 from steganography.models.channel import quantize_ste
 from steganography.models.inn import InvertibleHider
 
 #: The checkpoint shipped with the package.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "inn_small.pt"
-#: Seed of the filler bits written into capacity the payload does not use.
+#: Seed of the filler bits written into capacity the payload does not use (with the key and the message).
 FILLER_SEED = 0x1CE
 #: Tiles of equal shape go through the network together, up to this many pixels per pass.
 TILE_BATCH_PIXELS = 512 * 512
@@ -105,6 +109,14 @@ class INNEmbedder(Embedder):
         if self.tile_size is not None and self.tile_size % hider.block_size:
             raise ValueError(f"tile_size {self.tile_size} is not a multiple of the block size {hider.block_size}")
         self.quality_target = quality_target
+        #: Key of the filler (:meth:`keyed`; the application derives it from the passphrase).
+        self.seed = 0
+
+    def keyed(self, seed: int) -> INNEmbedder:
+        """A copy (the network shared) whose filler is keyed by ``seed``."""
+        embedder = copy.copy(self)
+        embedder.seed = seed
+        return embedder
 
     @property
     def device(self) -> torch.device:
@@ -164,7 +176,7 @@ class INNEmbedder(Embedder):
         bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
         if bits.size > capacity:
             raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
-        filler = np.random.default_rng(FILLER_SEED).integers(0, 2, capacity, dtype=np.uint8)
+        filler = np.random.default_rng([FILLER_SEED, self.seed, message_digest(self.seed, bits)]).integers(0, 2, capacity, dtype=np.uint8)
         filler[: bits.size] = bits
         signs = torch.from_numpy(filler.astype(np.float32) * 2 - 1)
         return signs.reshape(1, *shape).to(self.device)

@@ -38,6 +38,14 @@ def test_a_platform_design_checks_a_grid_shifting_crop_only_when_asked() -> None
     assert any(channel.crop for channel in default.channels)  # the aligned 16-px crop from every edge
 
 
+def test_platform_designs_favour_changes_towards_zero_and_plain_hide_does_not() -> None:
+    cover = textured_cover(0, 360, 480)
+    embedder = api.design(cover, "whatsapp").embedder
+    assert (embedder.step_multiple, embedder.shrink_bias) == (platforms.CLASSICAL_STEP_MULTIPLE, platforms.CLASSICAL_SHRINK_BIAS)
+    assert all(variant.shrink_bias == platforms.CLASSICAL_SHRINK_BIAS for variant in embedder.gentler())
+    assert api.design(cover).embedder.shrink_bias == 1.0
+
+
 def test_hide_for_a_platform_checks_its_chains_and_crops(speech_like, telegram_hide: api.HideOutcome) -> None:
     report = telegram_hide.report
     assert report.platform == "telegram" and report.design_quality == 75

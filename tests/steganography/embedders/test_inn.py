@@ -177,3 +177,26 @@ def test_probe_cover_is_a_mosaic_of_whole_tiles_spread_over_a_large_cover(tmp_pa
     assert all(any(np.array_equal(tile, candidate) for candidate in source) for tile in tiles)
     assert INNEmbedder(DEFAULT_CHECKPOINT).calibration_offsets == (0,)
     assert pipeline.calibration_qualities(75, INNEmbedder.calibration_offsets) == [75]
+
+
+def test_the_filler_is_keyed_by_the_passphrase_and_the_message() -> None:
+    """The capacity after the message was one public sequence (a keyless tell: the shipped model
+    revealed it from any ``--method inn`` image); now nothing about it is public or shared."""
+    embedder = INNEmbedder()
+    image = cover(128, 96, seed=6)
+    capacity = embedder.capacity_bits(*image.size)
+    message = np.random.default_rng(3).integers(0, 2, 40, dtype=np.uint8)
+    other = message.copy()
+    other[0] ^= 1
+
+    def revealed(hider: INNEmbedder, bits: np.ndarray) -> np.ndarray:
+        return hider.extract(hider.embed(image, bits), capacity)
+
+    first = revealed(embedder.keyed(11), message)
+    assert np.array_equal(first[: message.size], message)
+    assert np.array_equal(first, revealed(embedder.keyed(11), message))  # a function of its inputs
+    old_public_filler = np.random.default_rng(0x1CE).integers(0, 2, capacity, dtype=np.uint8)
+    filler = first[message.size :]
+    assert abs(np.mean(filler == old_public_filler[message.size :]) - 0.5) < 0.15
+    for other_filler in (revealed(embedder.keyed(12), message)[message.size :], revealed(embedder.keyed(11), other)[other.size :]):
+        assert abs(np.mean(other_filler == filler) - 0.5) < 0.15  # another key or message: unrelated
