@@ -38,9 +38,12 @@ Protocol (the literature's, on the photo the platform serves):
      leaves);
    * preamble: among blocks whose first AC coefficient is off the zero cell of the old public
      Q30×2 preamble lattice, the fraction within 10 % of a step of a lattice point (PNG, JPEG);
-   * filler (where a mode hides with ``--method inn``): the shipped INN's revealed bits over its
-     whole capacity, their agreement with the public filler ``--method inn`` wrote after the
-     message before 2026-12-03 (PNG, JPEG; 0 on a clean photo).
+   * public INN (where a mode hides with ``--method inn``): the shipped INN (its weights are
+     public) reveals its whole capacity; *filler*: the revealed bits' agreement with the public
+     filler ``--method inn`` wrote after the message before 2026-12-03 (chance level both on a
+     clean photo and with the keyed filler: the AUC then compares two chance levels, e.g. a
+     clean photo's revealed bits are biased, a stego image's balanced); *confidence*: the mean
+     |revealed value| (PNG, JPEG).
 
    The JPEG-side statistics are also computed on the crops (``*_crops``), where the peers can be
    compared.
@@ -390,15 +393,16 @@ def shipped_inn():
     return INNEmbedder()
 
 
-def public_filler_agreement(image: Image.Image) -> float:
-    """Mean agreement (+1 / −1) of the shipped INN's revealed bits over its whole capacity with
-    the old public filler of :data:`OLD_INN_FILLER_SEED` (0 on a clean photo; near 1 where most
-    of the capacity was that filler)."""
+def public_inn_reveal(image: Image.Image) -> tuple[float, float]:
+    """What the shipped INN reveals over its whole capacity of ``image``, without a key: the mean
+    agreement (+1 / −1) of its bits with the old public filler of :data:`OLD_INN_FILLER_SEED`
+    (about 0 on a clean photo; near 1 where most of the capacity was that filler), and the mean
+    |revealed value| (its confidence)."""
     embedder = shipped_inn()
     capacity = embedder.capacity_bits(*image.size)
-    revealed = embedder.extract_soft(image, capacity) > 0
+    revealed = embedder.extract_soft(image, capacity)
     filler = np.random.default_rng(OLD_INN_FILLER_SEED).integers(0, 2, capacity, dtype=np.uint8).astype(bool)
-    return float(np.mean(np.where(revealed == filler, 1.0, -1.0)))
+    return float(np.mean(np.where((revealed > 0) == filler, 1.0, -1.0))), float(np.abs(revealed).mean())
 
 
 def keyless_png(rgb: np.ndarray, candidates: list[np.ndarray]) -> dict[str, float]:
@@ -441,17 +445,20 @@ class Settings:
     peers: tuple[str, ...]
 
     @property
-    def inn_filler(self) -> bool:
-        """Whether a mode hides with ``--method inn`` (then :func:`public_filler_agreement` is measured)."""
+    def public_inn(self) -> bool:
+        """Whether a mode hides with ``--method inn`` (then :func:`public_inn_reveal` is measured)."""
         return any(mode.method == "inn" for mode in self.modes)
 
 
-def filler_statistics(image: Image.Image, jpeg: bytes, settings: Settings) -> dict[str, float]:
-    """:func:`public_filler_agreement` of an uploaded image and of its platform JPEG (none unless
-    :attr:`Settings.inn_filler`)."""
-    if not settings.inn_filler:
+def public_inn_statistics(image: Image.Image, jpeg: bytes, settings: Settings) -> dict[str, float]:
+    """:func:`public_inn_reveal` of an uploaded image and of its platform JPEG (none unless
+    :attr:`Settings.public_inn`)."""
+    if not settings.public_inn:
         return {}
-    return {"filler_png": public_filler_agreement(image), "filler_jpeg": public_filler_agreement(Image.open(io.BytesIO(jpeg)))}
+    statistics = {}
+    for suffix, received in (("png", image), ("jpeg", Image.open(io.BytesIO(jpeg)))):
+        statistics[f"filler_{suffix}"], statistics[f"inn_confidence_{suffix}"] = public_inn_reveal(received)
+    return statistics
 
 
 def process_photo(index: int, source: tuple, settings: Settings) -> dict:
@@ -477,7 +484,7 @@ def process_photo(index: int, source: tuple, settings: Settings) -> dict:
         "positions": positions,
         "cover": {"crops": cover_crops, "nzac": cover_nzac,
                   "keyless": keyless_png(cover_rgb, candidates) | keyless_jpeg(cover_jpeg, candidates)
-                  | filler_statistics(cover, cover_jpeg, settings),
+                  | public_inn_statistics(cover, cover_jpeg, settings),
                   "keyless_crops": [keyless_jpeg(data, candidates, "_crops") for data in cover_crops]},
         "modes": {},
         "peers": {},
@@ -504,7 +511,7 @@ def process_photo(index: int, source: tuple, settings: Settings) -> dict:
             "bpnzac_stego_nzac": [bits * area_share / max(nzac(read_dct(data).Y), 1) for data in crops],
             "crops": crops,
             "keyless": keyless_png(stego_rgb, candidates) | keyless_jpeg(stego_jpeg, candidates)
-            | filler_statistics(stego, stego_jpeg, settings),
+            | public_inn_statistics(stego, stego_jpeg, settings),
             "keyless_crops": [keyless_jpeg(data, candidates, "_crops") for data in crops],
         }
     for peer in settings.peers if reference_bits is not None else ():
@@ -899,7 +906,7 @@ def print_table(result: dict) -> None:
     zhunet = result["settings"]["zhunet"]["max_epochs"] > 0
     pe_columns = "".join(f" P_E {feature.upper()} |" for feature in FEATURES)
     print(f"\n| mode | bits | bits per crop | bpnzac | PSNR dB (PNG / JPEG) |{pe_columns} lattice AUC (PNG / JPEG / crops) | "
-          f"histogram AUC | preamble AUC (PNG / JPEG / crops) | public INN filler AUC (PNG / JPEG) |{' P_E Zhu-Net |' if zhunet else ''}")
+          f"histogram AUC | preamble AUC (PNG / JPEG / crops) | public INN filler / confidence AUC (PNG / JPEG) |{' P_E Zhu-Net |' if zhunet else ''}")
     print("| --- " * (11 + zhunet) + "|")
     for name, row in result["variants"].items():
         auc_ = row["keyless_auc"]
@@ -913,7 +920,8 @@ def print_table(result: dict) -> None:
             label, bits, psnr = f"{name} (bits of {row['reference']})", "–", f"– / {fmt(row['psnr_jpeg_crops'], 1)} (crops)"
         lattice = f"{fmt(auc_.get('lattice_png'))} / {fmt(auc_.get('lattice_jpeg'))} / {fmt(auc_.get('lattice_jpeg_crops'))}"
         preamble = f"{fmt(auc_.get('preamble_png'))} / {fmt(auc_.get('preamble_jpeg'))} / {fmt(auc_.get('preamble_jpeg_crops'))}"
-        filler = f"{fmt(auc_.get('filler_png'))} / {fmt(auc_.get('filler_jpeg'))}"
+        filler = (f"{fmt(auc_.get('filler_png'))} / {fmt(auc_.get('filler_jpeg'))}, "
+                  f"{fmt(auc_.get('inn_confidence_png'))} / {fmt(auc_.get('inn_confidence_jpeg'))}")
         tail = f" {fmt(row['zhunet']['pe']['mean'], 3)} ± {fmt(row['zhunet']['pe']['std'], 3)} |" if zhunet else ""
         print(f"| {label} | {bits} | {row['bits_per_crop']:.0f} | {row['bpnzac']:.3f} | {psnr} |{pe} {lattice} | "
               f"{fmt(auc_.get('histogram_png'))} | {preamble} | {filler} |{tail}")
@@ -997,7 +1005,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                      "modes": [dataclasses.asdict(mode) for mode in modes],
                      "pe": "majority-vote decisions of the FLD ensemble (pe); min over thresholds of its vote score (pe_min_threshold)",
                      "keyless_orientation": "larger = stego: lattice periodicity, minus saturated fraction, preamble fraction, "
-                                            "public INN filler agreement"},
+                                            "public INN filler agreement, public INN confidence"},
         "photos": [{key: meta.get(key) for key in ("package", "name", "licence")} | {"size": photo["size"], "crop_positions": photo["positions"]}
                    for meta, photo in zip(photos_meta, photos)],
         "errors": {f"{photos_meta[i]['name']}/{name}": entry["error"]

@@ -33,9 +33,9 @@ CLASSICAL_STEP_MULTIPLE = 2.5
 #: the classical embedder's platform designs (``shrink_bias``; plain ``hide`` stays sign-blind, 1).
 #: 1.75 is where the platform JPEG's mean |level| stays the cover's (11 tune photos, WhatsApp,
 #: 10 s of Codec2 1200: +5.1e-3 with 1, -0.1e-3 with 1.75, -1.2e-3 with 2). On 48 held-out
-#: photos (DCTR + FLD, 10 splits, 2026-12-03) it raised P_E at WhatsApp 4 s from 0.370 to 0.395
-#: and 10 s from 0.341 to 0.370, but lowered plain hide's 10 s from 0.408 to 0.381, hence
-#: platforms only (docs/covertness.md).
+#: photos (DCTR + FLD, 5 crops per photo, 10 splits, 2026-12-03) it raised P_E at WhatsApp 4 s
+#: from 0.370 to 0.395 and 10 s from 0.341 to 0.370 (with 10 crops per photo: 0.367 -> 0.369),
+#: but lowered plain hide's 10 s from 0.408 to 0.381, hence platforms only (docs/covertness.md).
 CLASSICAL_SHRINK_BIAS = 1.75
 
 #: ``--platform any``: a platform whose size and quality the sender does not know. The photo may

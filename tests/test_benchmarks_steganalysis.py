@@ -147,22 +147,25 @@ def test_a_canonical_checkpoint_applies_to_the_any_modes_only(sa) -> None:
         sa.select_modes(["any 7 s"])
 
 
-def test_the_public_filler_statistic_finds_the_old_filler_and_not_the_keyed_one(sa) -> None:
+def test_the_public_inn_finds_the_old_filler_and_its_confidence_finds_any_inn_image(sa) -> None:
     cover = photo_like(96, 128, seed=4)
     embedder = sa.shipped_inn()
     capacity = embedder.capacity_bits(*cover.size)
     old_filler = np.random.default_rng(sa.OLD_INN_FILLER_SEED).integers(0, 2, capacity, dtype=np.uint8)
     message = np.random.default_rng(5).integers(0, 2, 64, dtype=np.uint8)
     old_image = embedder.embed(cover, np.concatenate([message, old_filler[message.size :]]))  # what 1 s wrote before
-    assert sa.public_filler_agreement(old_image) > 0.8
-    for image in (cover, embedder.keyed(9).embed(cover, message)):
-        assert abs(sa.public_filler_agreement(image)) < 0.15
+    assert sa.public_inn_reveal(old_image)[0] > 0.8
+    keyed_image = embedder.keyed(9).embed(cover, message)
+    (cover_agreement, cover_confidence), (keyed_agreement, keyed_confidence) = map(sa.public_inn_reveal, (cover, keyed_image))
+    assert abs(cover_agreement) < 0.15 and abs(keyed_agreement) < 0.15
+    assert keyed_confidence > 1.3 * cover_confidence  # the public network still sees that it hid something
 
 
 def test_the_inn_modes_hide_with_the_learned_hider(sa) -> None:
     modes = sa.select_modes(["inn 1 s"])
     settings = sa.Settings(75, 256, 1, modes, modes[0], ())
-    assert settings.inn_filler and not sa.Settings(75, 256, 1, sa.select_modes(["plain 1 s"]), modes[0], ()).inn_filler
+    assert settings.public_inn and not sa.Settings(75, 256, 1, sa.select_modes(["plain 1 s"]), modes[0], ()).public_inn
     stego, bits = modes[0].stego(photo_like(512, 640, seed=6), seed=3)
     assert stego.size == (640, 512) and 0 < bits < sa.shipped_inn().capacity_bits(640, 512)
-    assert set(sa.filler_statistics(stego, sa.jpeg_bytes(stego, 75), settings)) == {"filler_png", "filler_jpeg"}
+    statistics = sa.public_inn_statistics(stego, sa.jpeg_bytes(stego, 75), settings)
+    assert set(statistics) == {"filler_png", "filler_jpeg", "inn_confidence_png", "inn_confidence_jpeg"}

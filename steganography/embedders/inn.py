@@ -75,6 +75,13 @@ class INNEmbedder(Embedder):
     """
 
     name = "inn"
+    #: No covert capacity: on 48 held-out photos at 1600x1200 after a Q75 JPEG, DCTR + FLD tells the
+    #: shipped model's stego images from clean ones with P_E 0.008 for 1 s and 5 s of Codec2 1200
+    #: (it writes its whole capacity whatever the message), and anyone holding the public weights
+    #: sees the revealed values' confidence (``benchmarks/steganalysis.py --modes 'inn 1 s' 'inn 5
+    #: s'``, 2026-12-03, docs/covertness.md); ``hide`` uses it only when the sender accepts a
+    #: detectable image.
+    covert_fraction = 0.0
     #: A learned hider has no lattice that realigns just above the target: its error rate falls
     #: as the quality rises, so ``hide`` measures at the target only.
     calibration_offsets = (0,)

@@ -264,6 +264,19 @@ def test_capacity_for_any_platform_uses_the_canonical_hider() -> None:
     assert api.capacity(textured_cover(9, 400, 600), "any")["bytes"] == 0  # smaller than the canonical grid
 
 
+def test_the_learned_hider_of_method_inn_is_detectable_only(speech_like) -> None:
+    """Steganalysis tells its images from clean photos (P_E 0.008, docs/covertness.md): no covert
+    capacity, and ``hide --method inn`` needs ``--detectable-ok``."""
+    cover = textured_cover(10, 256, 320)
+    result = api.capacity(cover, method="inn")
+    assert result["method"] == "inn" and result["covert_bits"] == result["covert_bytes"] == 0 < result["capacity_bits"]
+    with pytest.raises(pipeline.CoverTooSmallError, match="not covert: images of the inn hider are detectable") as info:
+        api.hide(cover, speech_like(0.5), PASSPHRASE, method="inn", sample_rate=16000)
+    assert info.value.exit_code == 2
+    outcome = api.hide(cover, speech_like(0.5), PASSPHRASE, method="inn", sample_rate=16000, detectable_ok=True)
+    assert api.reveal(outcome.image, PASSPHRASE).method == "inn"
+
+
 def test_hide_for_a_platform_refuses_audio_that_cannot_fit_before_encoding_it(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_encoding(*args, **kwargs):
         raise AssertionError("encoded audio that cannot fit")
