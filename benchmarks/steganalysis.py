@@ -162,7 +162,7 @@ SCAN_MIN_COUNT = 128
 OLD_PREAMBLE_QUALITY = 30
 OLD_PREAMBLE_STEP_MULTIPLE = 2.0
 #: The public filler `--method inn` wrote after the message before 2026-12-03:
-#: ``numpy.random.default_rng(OLD_INN_FILLER_SEED)`` bits, the tell of :func:`public_filler_agreement`.
+#: ``numpy.random.default_rng(OLD_INN_FILLER_SEED)`` bits, the tell :func:`public_inn_reveal` looks for.
 OLD_INN_FILLER_SEED = 0x1CE
 #: Highest peer payload (bits per non-zero AC); the reference's share is clipped to it.
 PEER_MAX_ALPHA = 1.0
