@@ -29,11 +29,10 @@ sys.path.insert(0, str(ROOT))
 from conseal import juniward  # noqa: E402
 
 from benchmarks.steganalysis import make_cover, read_dct  # noqa: E402
-from benchmarks.stego_modes import message_bits  # noqa: E402
+from benchmarks.stego_modes import message_bits, redesigned  # noqa: E402
 from common.platforms import jpeg_bytes  # noqa: E402
 from datamodules import real_photos  # noqa: E402
 from steganography.app import api  # noqa: E402
-from steganography.embedders import pipeline  # noqa: E402
 
 #: Variants compared (embedder options over the application's design).
 VARIANTS = {
@@ -88,9 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
         cover_dct, table, cover_grey = platform_jpeg(plan.cover, args.quality)
         cost_up, cost_down = juniward.compute_cost_adjusted(cover_grey, cover_dct, table)
         for name, options in variants.items():
-            design = {"quality_target": plan.embedder.quality_target, "step_multiple": plan.embedder.step_multiple,
-                      "shrink_bias": plan.embedder.shrink_bias}
-            embedder = pipeline.make_embedder("classical", **(design | options)).keyed(7)
+            embedder = redesigned(plan.embedder, options).keyed(7)
             count = message_bits(args.seconds, plan, embedder)
             if count > embedder.capacity_bits(*plan.cover.size):
                 results[name].append(None)  # its code needs more bits than the cover holds

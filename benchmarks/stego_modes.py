@@ -53,6 +53,15 @@ def hidden_frame(seconds: float, plan: api.Design, embedder: Embedder, ladder: b
     return embedder, container.frame_bits(payload, *code)
 
 
+def redesigned(embedder: Embedder, options: dict) -> Embedder:
+    """A new ``embedder`` of the same design (the settings the application chose for its cover)
+    with ``options`` overriding it, for comparing designs."""
+    design = {"quality_target": embedder.quality_target}
+    if embedder.name == "classical":
+        design |= {"step_multiple": embedder.step_multiple, "shrink_bias": embedder.shrink_bias}
+    return pipeline.make_embedder(embedder.name, **(design | options))
+
+
 @dataclasses.dataclass(frozen=True)
 class Mode:
     """One way ``stegavox`` hides a message: a platform design and a message length.
@@ -90,10 +99,7 @@ class Mode:
         plan = api.design(cover, self.platform, method=self.method, crop_robust=self.crop_robust)
         embedder = plan.embedder
         if self.embedder_options:
-            design = {"quality_target": embedder.quality_target}
-            if embedder.name == "classical":
-                design |= {"step_multiple": embedder.step_multiple, "shrink_bias": embedder.shrink_bias}
-            embedder = pipeline.make_embedder(embedder.name, **(design | dict(self.embedder_options)))
+            embedder = redesigned(embedder, dict(self.embedder_options))
         embedder = embedder.keyed(seed)
         capacity = embedder.capacity_bits(*plan.cover.size)
         if self.seconds is None:
