@@ -321,9 +321,6 @@ class CanonicalINNEmbedder(INNEmbedder):
         self.data_mask[:, :GUARD_CELLS] = self.data_mask[:, -GUARD_CELLS:] = False
         self.data_mask[:, :, :GUARD_CELLS] = self.data_mask[:, :, -GUARD_CELLS:] = False
 
-    def keyed(self, seed: int) -> CanonicalINNEmbedder:
-        return self._with(seed=seed)
-
     def gentler(self) -> list[CanonicalINNEmbedder]:
         """This embedder at each :attr:`ladder` strength below its own, gentlest first.
 
