@@ -55,6 +55,9 @@ VARIANTS = {
     "cost^1.5, step x2, shrink 1.5": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.5},
     "cost^1.5, step x2, shrink 1.75": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.75},
     "cost^1.5, step x2, shrink 2": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 2.0},
+    "cost^1.5, step x2, shrink 1.75, margin 0.45": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.75, "margin": 0.45},
+    "cost^1.5, step x2, shrink 1.75, margin 0.4": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.75, "margin": 0.4},
+    "cost^1.5, step x2, shrink 1.75, margin 0.35": {"cost_exponent": 1.5, "step_multiple": 2.0, "shrink_bias": 1.75, "margin": 0.35},
 }
 
 
