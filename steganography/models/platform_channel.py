@@ -206,29 +206,27 @@ class PlatformChannel(nn.Module):
         (low, high), (q_low, q_high) = self.scale_range, self.quality_range
         return Condition(scale=round((low + high) / 2, 2), qualities=((q_low + q_high) // 2,))
 
-    def forward_with_views(
+    def views(
         self, images: torch.Tensor, covers: torch.Tensor, condition: Condition | None = None, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Stego ``images`` through the channel for the revealer, and what a steganalyst sees.
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """What a steganalyst sees of stego ``images`` and their ``covers``.
 
         Each pair goes through one condition (``condition``, or its own random one at the
-        curriculum's :attr:`step`): the stego image as :meth:`apply` gives it, and the served cover
-        and stego image (:meth:`serve`) cut to one square side for the whole batch (the largest
-        multiple of 8 that every served image holds, at most the grid's shorter side: as many
-        pixels to judge as the hider wrote) at one 8-aligned offset per pair (random, or the
-        top-left corner with a fixed ``condition``), so the JPEG block grid is kept. The cover
-        passes without gradient.
+        curriculum's :attr:`step`). The served cover and stego image (:meth:`serve`) are cut to
+        one square side for the whole batch: the largest multiple of 8 that every served image
+        holds, at most the grid's shorter side (as many pixels to judge as the hider wrote). The
+        cut is at one 8-aligned offset per pair (random, or the top-left corner with a fixed
+        ``condition``), so the JPEG block grid is kept. The cover passes without gradient.
 
         Returns:
-            ``(received (B, 3, H, W), cover views (B, 3, S, S), stego views (B, 3, S, S))``.
+            ``(served stego images, each (1, 3, h, w) at its received size; cover views (B, 3, S, S);
+            stego views (B, 3, S, S))``.
         """
         height, width = images.shape[-2:]
-        received, cover_served, stego_served = [], [], []
+        cover_served, stego_served = [], []
         for image, cover in zip(images, covers):
             drawn = condition if condition is not None else self.sample_condition(generator)
-            served = self.serve(image[None], drawn)
-            stego_served.append(served)
-            received.append(self.to_grid(served, height, width))
+            stego_served.append(self.serve(image[None], drawn))
             with torch.no_grad():
                 cover_served.append(self.serve(cover[None], drawn))
         side = min(min(height, width), *(min(served.shape[-2:]) for served in stego_served)) // 8 * 8
@@ -240,7 +238,19 @@ class PlatformChannel(nn.Module):
                          for extent in stego.shape[-2:])  # fmt: skip
             cover_views.append(cover[..., top : top + side, left : left + side])
             stego_views.append(stego[..., top : top + side, left : left + side])
-        return torch.cat(received), torch.cat(cover_views), torch.cat(stego_views)
+        return stego_served, torch.cat(cover_views), torch.cat(stego_views)
+
+    def forward_with_views(
+        self, images: torch.Tensor, covers: torch.Tensor, condition: Condition | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stego ``images`` through the channel for the revealer (:meth:`apply`, one condition per
+        pair), and what a steganalyst sees of the same trip (:meth:`views`).
+
+        Returns:
+            ``(received (B, 3, H, W), cover views (B, 3, S, S), stego views (B, 3, S, S))``.
+        """
+        served, cover_views, stego_views = self.views(images, covers, condition, generator)
+        return torch.cat([self.to_grid(image, *images.shape[-2:]) for image in served]), cover_views, stego_views
 
     def validation_conditions(self) -> dict[str, Condition]:
         """Fixed conditions spanning this channel's ranges, by name: each end and the middle of

@@ -81,7 +81,7 @@ class INNHidingTask(Task):
             wrote it, against the cover; ``"served"`` (needs ``platform_channel``), cover and
             stego image as the platform serves them — each pair through the same condition, at
             the received size before the receiver's resampling, cut to a common 8-aligned square
-            (:meth:`~steganography.models.platform_channel.PlatformChannel.forward_with_views`):
+            (:meth:`~steganography.models.platform_channel.PlatformChannel.views`):
             what a steganalyst sees. Validation's ``detector_accuracy`` then uses the channel's
             :meth:`~steganography.models.platform_channel.PlatformChannel.view_condition`.
         gradient_clip: max gradient norm of both optimisers.
@@ -265,7 +265,7 @@ class INNHidingTask(Task):
         if self.detector is not None:
             cover_view, stego_view = cover, stego8
             if self.hparams.detector_view == "served":
-                _, cover_view, stego_view = self.platform_channel.forward_with_views(stego8, cover, self.platform_channel.view_condition())
+                _, cover_view, stego_view = self.platform_channel.views(stego8, cover, self.platform_channel.view_condition())
             logits = self.detector(torch.cat([cover_view, stego_view]))
             labels = torch.cat([torch.zeros_like(cover[:, 0, 0, 0]), torch.ones_like(cover[:, 0, 0, 0])])
             metrics["detector_accuracy"] = (logits.argmax(dim=1) == labels.long()).float().mean()

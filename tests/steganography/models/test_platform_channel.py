@@ -101,6 +101,10 @@ def test_views_are_what_the_platform_serves_for_both_images_of_a_pair(images):
     assert cover_views.shape == stego_views.shape == (2, 3, 48, 48)  # at most the grid's shorter side
     assert torch.equal(stego_views, served[..., :48, :48])
     assert torch.equal(cover_views, channel.serve(covers, condition)[..., :48, :48])
+    # Validation takes the views alone: the same, without resampling the received images.
+    served_each, cover_only, stego_only = channel.views(images, covers, condition)
+    assert torch.equal(cover_only, cover_views) and torch.equal(stego_only, stego_views)
+    assert all(torch.equal(image, served[index : index + 1]) for index, image in enumerate(served_each))
     _, small_views, _ = channel.forward_with_views(images, covers, Condition(scale=0.8, qualities=(70,)))
     assert small_views.shape[-2:] == (32, 32)  # a downscale: the largest multiple of 8 inside 38 x 51
 
