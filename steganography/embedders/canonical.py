@@ -144,7 +144,6 @@ from PIL import Image
 
 from common.image import pil_to_tensor, tensor_to_pil
 from common.recent import RecentValues, digest
-from steganography.embedders.base import message_digest
 from steganography.embedders.inn import INNEmbedder
 from steganography.models.channel import quantize_ste
 from steganography.models.platform_channel import resize
@@ -410,9 +409,7 @@ class CanonicalINNEmbedder(INNEmbedder):
     def _data_signs(self, bits: np.ndarray, capacity: int) -> torch.Tensor:
         """``bits`` then filler bits keyed by the key and the message up to ``capacity``, as ±1
         values on the device."""
-        filler = np.random.default_rng([PILOT_SEED, self.seed, 1, message_digest(self.seed, bits)]).integers(0, 2, capacity, dtype=np.uint8)
-        filler[: bits.size] = bits
-        return torch.from_numpy(filler.astype(np.float32) * 2 - 1).to(self.device)
+        return self._keyed_signs(bits, capacity, (PILOT_SEED, self.seed, 1))
 
     def _agreement_at_zero(self, received: torch.Tensor) -> torch.Tensor:
         """Pilot agreement ``(windows,)`` of the received grid as it is."""

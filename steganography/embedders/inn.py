@@ -183,10 +183,14 @@ class INNEmbedder(Embedder):
         bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
         if bits.size > capacity:
             raise ValueError(f"{bits.size} bits do not fit in a capacity of {capacity}")
-        filler = np.random.default_rng([FILLER_SEED, self.seed, message_digest(self.seed, bits)]).integers(0, 2, capacity, dtype=np.uint8)
+        return self._keyed_signs(bits, capacity, (FILLER_SEED, self.seed)).reshape(1, *shape)
+
+    def _keyed_signs(self, bits: np.ndarray, capacity: int, stream: tuple[int, ...]) -> torch.Tensor:
+        """``bits`` then filler bits up to ``capacity``, as ±1 values on the device; the filler is
+        drawn from the generator seeded by ``stream`` and the message's :func:`message_digest`."""
+        filler = np.random.default_rng([*stream, message_digest(self.seed, bits)]).integers(0, 2, capacity, dtype=np.uint8)
         filler[: bits.size] = bits
-        signs = torch.from_numpy(filler.astype(np.float32) * 2 - 1)
-        return signs.reshape(1, *shape).to(self.device)
+        return torch.from_numpy(filler.astype(np.float32) * 2 - 1).to(self.device)
 
     def _tiles(self, region_height: int, region_width: int) -> list[tuple[slice, slice, slice, slice]]:
         """Pixel and message-cell slices ``(rows, cols, cell_rows, cell_cols)`` of each tile."""
