@@ -132,6 +132,7 @@ MODES = (
     Mode("whatsapp 10 s spread 8", "whatsapp", 10.0, (("spread", 8),)),
     Mode("whatsapp 10 s spread 16, 24 per block", "whatsapp", 10.0, (("spread", 16), ("bits_per_block", 24))),
     Mode("whatsapp 10 s spread 32, 48 per block", "whatsapp", 10.0, (("spread", 32), ("bits_per_block", 48))),
+    Mode("whatsapp 10 s spread 32, 16 per block", "whatsapp", 10.0, (("spread", 32), ("bits_per_block", 16))),
     Mode("plain full (maximum)", None, None, (("spread", 1),)),
     Mode("whatsapp full (maximum)", "whatsapp", None, (("spread", 1),)),
     # The canonical-grid INN of `--platform any` (the cover keeps its size; the strength follows the message).
