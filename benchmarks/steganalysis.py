@@ -55,6 +55,7 @@ Protocol (the literature's, on the photo the platform serves):
    Adamax, learning rate halved on a validation-loss plateau; the weights of the lowest validation
    loss are tested, training stops after ``--zhunet-patience`` epochs without a lower one or at
    ``--zhunet-epochs``. P_E of its decisions on the test photos' crops, and the training curve.
+   ``--zhunet-variants`` limits it to some modes or peers (one run is 20–40 min on two cores).
 
     python benchmarks/steganalysis.py [--photos-root data/real_photos --split heldout] [--features dctr gfr]
     python benchmarks/steganalysis.py --skimage --photos 4 --crops-per-photo 1 --modes "whatsapp 10 s" --splits 2
@@ -885,7 +886,7 @@ def summarise(photos: list[dict], args: argparse.Namespace, pool) -> dict:
             started = time.perf_counter()
             row["detectors"][feature] = fld_errors(cover_x, stego_x, crop_photo[pair_rows], splits, args.seed, args.fld_d_sub, args.fld_learners, pool)
             print(f"{name}: FLD ensemble on {feature} in {time.perf_counter() - started:.0f} s, P_E {row['detectors'][feature]['pe']}", flush=True)
-        if args.zhunet.max_epochs > 0:
+        if args.zhunet.max_epochs > 0 and (args.zhunet_variants is None or name in args.zhunet_variants):
             for data in paired_cover + stego_crops:
                 if data not in luma:
                     luma[data] = decompress_luma(data)
@@ -923,7 +924,7 @@ def print_table(result: dict) -> None:
         preamble = f"{fmt(auc_.get('preamble_png'))} / {fmt(auc_.get('preamble_jpeg'))} / {fmt(auc_.get('preamble_jpeg_crops'))}"
         filler = (f"{fmt(auc_.get('filler_png'))} / {fmt(auc_.get('filler_jpeg'))}, "
                   f"{fmt(auc_.get('inn_confidence_png'))} / {fmt(auc_.get('inn_confidence_jpeg'))}")
-        tail = f" {fmt(row['zhunet']['pe']['mean'], 3)} ± {fmt(row['zhunet']['pe']['std'], 3)} |" if zhunet else ""
+        tail = "" if not zhunet else (f" {fmt(row['zhunet']['pe']['mean'], 3)} ± {fmt(row['zhunet']['pe']['std'], 3)} |" if "zhunet" in row else " – |")
         print(f"| {label} | {bits} | {row['bits_per_crop']:.0f} | {row['bpnzac']:.3f} | {psnr} |{pe} {lattice} | "
               f"{fmt(auc_.get('histogram_png'))} | {preamble} | {filler} |{tail}")
     print("\nP_E: ½(P_FA + P_MD) of the FLD ensemble's majority vote on the held-out photos' crops, mean ± std over "
@@ -953,6 +954,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--zhunet-epochs", type=int, default=0, help="learned detector: Zhu-Net per mode, at most this many epochs (0: skip)")
     parser.add_argument("--zhunet-patience", type=int, default=10, help="stop after this many epochs without a lower validation loss")
     parser.add_argument("--zhunet-splits", type=int, default=2, help="Zhu-Net on the first N photo splits")
+    parser.add_argument("--zhunet-variants", nargs="+", default=None, metavar="NAME",
+                        help="modes or peers the Zhu-Net is trained for (default: all of the run's)")
     parser.add_argument("--zhunet-val-photos", type=int, default=4, help="photos of each training half kept for validation")
     parser.add_argument("--zhunet-train-crop", type=int, default=128, help="random 8-aligned sub-crop trained on (0: the whole crop)")
     parser.add_argument("--zhunet-batch-pairs", type=int, default=8, help="cover/stego pairs per mini-batch")
@@ -977,6 +980,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     modes = select_modes(args.modes, args.canonical_checkpoint)
     args.mode_names = {mode.name for mode in modes}
+    unknown = set(args.zhunet_variants or ()) - args.mode_names - set(args.peers)
+    if unknown:
+        parser.error(f"--zhunet-variants: {sorted(unknown)} are neither a --modes mode nor a --peers peer")
     reference = {mode.name: mode for mode in MODES}.get(args.peer_reference)
     if reference is None:
         parser.error(f"--peer-reference {args.peer_reference!r} is not a mode of MODES")
@@ -1000,7 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {"cover_size": list(COVER_SIZE), "quality": args.quality, "subsampling": "4:2:0", "crop": args.crop,
                      "crops_per_photo": args.crops_per_photo, "splits": args.splits, "features": args.features,
                      "peers": args.peers, "peer_reference": args.peer_reference, "peer_max_alpha": PEER_MAX_ALPHA,
-                     "fld_d_sub": args.fld_d_sub, "fld_learners": args.fld_learners, "zhunet": dataclasses.asdict(args.zhunet),
+                     "fld_d_sub": args.fld_d_sub, "fld_learners": args.fld_learners, "zhunet": dataclasses.asdict(args.zhunet) | {"variants": args.zhunet_variants},
                      "seed": args.seed, "workers": args.workers,
                      "source": "scikit-image" if args.skimage else f"{os.path.relpath(args.photos_root, ROOT)} ({args.split})",
                      "modes": [dataclasses.asdict(mode) for mode in modes],

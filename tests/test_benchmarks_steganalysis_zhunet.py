@@ -76,3 +76,10 @@ def test_zhunet_learns_an_obvious_embedding_on_unseen_photos(sa) -> None:
     # Unlearnable: stego = cover, the detector stays at chance.
     blind = sa.zhunet_errors(cover, [c.copy() for c in cover], photo, splits, settings, seed=0)
     assert blind["pe"]["mean"] >= 0.4
+
+
+def test_zhunet_variants_must_name_a_mode_or_peer_of_the_run(sa, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        sa.main(["--skimage", "--modes", "whatsapp 10 s", "--peers", "UERD", "--zhunet-epochs", "1", "--zhunet-variants", "UERD", "nsF5"])
+    assert exit_info.value.code == 2
+    assert "['nsF5'] are neither a --modes mode nor a --peers peer" in capsys.readouterr().err
