@@ -661,6 +661,7 @@ class ZhuNetSettings:
         batch_pairs: cover/stego pairs per mini-batch (both images of a pair in the same batch).
         lr: Adamax's initial learning rate (halved when the validation loss stalls for 3 epochs).
         splits: how many of the FLD's photo splits are used (the first ones).
+        variants: the modes or peers it is trained for (None: every variant of the run).
     """
 
     max_epochs: int
@@ -670,6 +671,7 @@ class ZhuNetSettings:
     batch_pairs: int = 8
     lr: float = 1e-3
     splits: int = 2
+    variants: tuple[str, ...] | None = None
 
 
 def decompress_luma(data: bytes) -> np.ndarray:
@@ -886,7 +888,7 @@ def summarise(photos: list[dict], args: argparse.Namespace, pool) -> dict:
             started = time.perf_counter()
             row["detectors"][feature] = fld_errors(cover_x, stego_x, crop_photo[pair_rows], splits, args.seed, args.fld_d_sub, args.fld_learners, pool)
             print(f"{name}: FLD ensemble on {feature} in {time.perf_counter() - started:.0f} s, P_E {row['detectors'][feature]['pe']}", flush=True)
-        if args.zhunet.max_epochs > 0 and (args.zhunet_variants is None or name in args.zhunet_variants):
+        if args.zhunet.max_epochs > 0 and (args.zhunet.variants is None or name in args.zhunet.variants):
             for data in paired_cover + stego_crops:
                 if data not in luma:
                     luma[data] = decompress_luma(data)
@@ -973,7 +975,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.zhunet_train_crop % 8 or not 0 <= args.zhunet_train_crop <= args.crop:
         parser.error("--zhunet-train-crop must be a multiple of 8 between 0 and --crop")
     args.zhunet = ZhuNetSettings(args.zhunet_epochs, args.zhunet_patience, args.zhunet_val_photos, args.zhunet_train_crop,
-                                 args.zhunet_batch_pairs, args.zhunet_lr, min(args.zhunet_splits, args.splits))
+                                 args.zhunet_batch_pairs, args.zhunet_lr, min(args.zhunet_splits, args.splits),
+                                 None if args.zhunet_variants is None else tuple(args.zhunet_variants))
     if args.threads and args.zhunet_epochs > 0:
         import torch
 
@@ -1006,7 +1009,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {"cover_size": list(COVER_SIZE), "quality": args.quality, "subsampling": "4:2:0", "crop": args.crop,
                      "crops_per_photo": args.crops_per_photo, "splits": args.splits, "features": args.features,
                      "peers": args.peers, "peer_reference": args.peer_reference, "peer_max_alpha": PEER_MAX_ALPHA,
-                     "fld_d_sub": args.fld_d_sub, "fld_learners": args.fld_learners, "zhunet": dataclasses.asdict(args.zhunet) | {"variants": args.zhunet_variants},
+                     "fld_d_sub": args.fld_d_sub, "fld_learners": args.fld_learners, "zhunet": dataclasses.asdict(args.zhunet),
                      "seed": args.seed, "workers": args.workers,
                      "source": "scikit-image" if args.skimage else f"{os.path.relpath(args.photos_root, ROOT)} ({args.split})",
                      "modes": [dataclasses.asdict(mode) for mode in modes],
